@@ -1,0 +1,1 @@
+"""The solution format, its checker, answers and grading, model loading, prompting and generation."""
