@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# Tiny models run several times faster on one thread than on two contended ones, and pytest may share
+# the machine with other jobs; subprocesses (servers, accelerate ranks) inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
