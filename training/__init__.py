@@ -1,0 +1,1 @@
+"""Training toolkit: dataset loaders, target builders, curriculum, trainer and evaluation runners."""
