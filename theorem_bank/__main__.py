@@ -1,0 +1,5 @@
+import sys
+
+from theorem_bank.cli import main
+
+sys.exit(main())
