@@ -1,0 +1,314 @@
+"""The evaluation loop: prompts -> batched generation -> scoring -> predictions.jsonl, resumable and sharded.
+
+Crash safety: every prediction is one JSON line written with a single `write` on an append-only file
+and fsync'd before the next batch starts. A torn last line (the process was killed mid-write) is cut
+off on restart, finished ids are skipped, and the summary is computed from the file alone, so an
+interrupted-then-resumed run ends with the same summary as an uninterrupted one.
+
+Sharding: with N processes (`accelerate launch` sets RANK / WORLD_SIZE), problem i of the dataset goes
+to rank i % N; each rank appends to its own `predictions.rank<r>.jsonl`. Rank 0, when every problem
+has a line somewhere, merges all lines into predictions.jsonl in dataset order. No collective
+communication is needed, so ranks never wait on each other's timeouts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from training.evaluation.categories import categories
+from training.evaluation.scoring import formalgeo_alias_map, score_output
+
+PREDICTIONS = "predictions.jsonl"
+RUN_FILE = "run.json"
+BENCHMARKS = ("geoqa", "formalgeo", "math", "synthetic")
+
+
+@dataclass
+class RunSettings:
+    """What was evaluated and how. Fields in RESULT_FIELDS change results; a resume must match them."""
+    benchmark: str
+    data: str
+    model: str = ""
+    adapter: str | None = None
+    backend: str = "local"
+    mode: str = "choice"                 # choice: options shown, letter graded; direct: value graded
+    retrieval: bool = True
+    retrieval_mode: str = "hybrid"       # the bank's retrieve(mode=...): hybrid | bm25 | dense
+    top_k: int = 3
+    max_new_tokens: int = 512
+    batch_size: int = 8
+    limit: int | None = None
+    probe: bool = False
+    probe_seed: int = 0
+    decoding: dict[str, Any] = field(default_factory=lambda: {"do_sample": False, "temperature": 0.0})
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    prompt_version: str = ""
+    data_fingerprint: str = ""
+    base_url: str | None = None
+
+    RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "mode", "retrieval", "retrieval_mode",
+                     "top_k", "max_new_tokens", "probe", "probe_seed", "decoding", "min_pixels", "max_pixels", "prompt_version")
+
+    def result_key(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.RESULT_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EvalItem:
+    """One problem as it is shown to the model: the original record or a probed variant of it."""
+    key: str
+    record: Any
+    variant: str = "original"
+    mode: str = "choice"
+
+
+# A generator takes a batch of prompts ({"messages", "image"}) and returns one text per prompt.
+Generator = Callable[[Sequence[dict]], list[str]]
+
+
+def fingerprint_file(path: str | Path) -> str:
+    """sha256 of a data file (or of the sorted file list + sizes of a folder): resumes must use the same data."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")):
+            digest.update(f"{child.relative_to(path)}:{child.stat().st_size}\n".encode())
+    else:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the prediction log
+
+def read_predictions(path: Path) -> tuple[list[dict], int]:
+    """All complete lines of a prediction file and the byte length they span.
+
+    A line counts only if it ends with a newline and parses as a JSON object with a "key"; anything
+    after the last such line is a torn write from a killed process.
+    """
+    if not path.exists():
+        return [], 0
+    data = path.read_bytes()
+    lines, good = [], 0
+    start = 0
+    while True:
+        end = data.find(b"\n", start)
+        if end < 0:
+            break
+        chunk = data[start:end]
+        try:
+            obj = json.loads(chunk)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            break  # only the tail can be torn; stop trusting the file here
+        if not isinstance(obj, dict) or "key" not in obj:
+            break
+        lines.append(obj)
+        start = good = end + 1
+    return lines, good
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn tail off `path`; returns the number of bytes removed."""
+    if not path.exists():
+        return 0
+    _, good = read_predictions(path)
+    size = path.stat().st_size
+    if good < size:
+        with path.open("r+b") as fh:
+            fh.truncate(good)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return size - good
+
+
+class PredictionWriter:
+    """Append-only JSONL writer: one `os.write` per line, fsync per batch."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, lines: Iterable[dict]) -> None:
+        payload = b"".join((json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8") for line in lines)
+        if payload:
+            os.write(self.fd, payload)
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def shard_path(out_dir: Path, rank: int) -> Path:
+    return out_dir / f"predictions.rank{rank}.jsonl"
+
+
+def collect_done(out_dir: Path) -> dict[str, dict]:
+    """Every finished prediction in the run folder, from the merged file and any shard files."""
+    done: dict[str, dict] = {}
+    for path in [out_dir / PREDICTIONS, *sorted(out_dir.glob("predictions.rank*.jsonl"))]:
+        for line in read_predictions(path)[0]:
+            done.setdefault(line["key"], line)
+    return done
+
+
+def merge_predictions(out_dir: Path, keys_in_order: Sequence[str]) -> list[dict]:
+    """Write predictions.jsonl in dataset order from every line found; remove the shard files."""
+    done = collect_done(out_dir)
+    order = {key: i for i, key in enumerate(keys_in_order)}
+    ordered = sorted(done.values(), key=lambda line: (order.get(line["key"], len(order)), line["key"]))
+    target = out_dir / PREDICTIONS
+    tmp = out_dir / (PREDICTIONS + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for line in ordered:
+            fh.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(target)
+    for shard in out_dir.glob("predictions.rank*.jsonl"):
+        shard.unlink()
+    return [line for line in ordered if line["key"] in order]
+
+
+# --------------------------------------------------------------------------- the run
+
+def check_run_file(out_dir: Path, settings: RunSettings) -> None:
+    """Refuse to mix predictions made with different settings in one folder."""
+    path = out_dir / RUN_FILE
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        old = previous.get("result_key", {})
+        new = json.loads(json.dumps(settings.result_key()))
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+            raise SystemExit(f"{out_dir} holds predictions made with other settings ({details}). "
+                             f"Use another --out, or delete {out_dir} to start over.")
+
+
+def write_run_file(out_dir: Path, settings: RunSettings) -> None:
+    payload = {"settings": settings.to_dict(), "result_key": settings.result_key()}
+    tmp = out_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(out_dir / RUN_FILE)
+
+
+def retrieve_theorems(bank, record, settings: RunSettings) -> list[dict]:
+    if not settings.retrieval or bank is None or settings.top_k <= 0:
+        return []
+    hits = bank.retrieve(record.question, k=settings.top_k, mode=settings.retrieval_mode)
+    return [hit.theorem for hit in hits]
+
+
+def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
+    from model.prompting import build_messages
+
+    record = item.record
+    theorems = retrieve_theorems(bank, record, settings)
+    choices = record.choices if item.mode == "choice" else None
+    image = record.image or None
+    if image is not None and not Path(image).is_file():
+        raise SystemExit(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
+                         f"--text-only to evaluate without diagrams")
+    messages = build_messages(record.question, choices=choices, image=image, theorems=theorems)
+    return {"key": item.key, "messages": messages, "image": image, "theorem_ids": [t["id"] for t in theorems]}
+
+
+def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: str | Path, generate: Generator, *,
+                   bank=None, rank: int = 0, world_size: int = 1, progress: bool = True) -> list[dict] | None:
+    """Run (or resume) the evaluation of `items`. Returns the merged predictions on rank 0, None elsewhere."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        check_run_file(out_dir, settings)
+        write_run_file(out_dir, settings)
+    own_file = out_dir / PREDICTIONS if world_size == 1 else shard_path(out_dir, rank)
+    repair_tail(own_file)
+    done = collect_done(out_dir)
+    mine = [item for i, item in enumerate(items) if i % world_size == rank and item.key not in done]
+    alias_map = formalgeo_alias_map(bank) if settings.benchmark == "formalgeo" else {}
+
+    writer = PredictionWriter(own_file)
+    bar = _progress(len(mine), f"eval rank {rank}" if world_size > 1 else "eval", enabled=progress)
+    try:
+        for start in range(0, len(mine), max(1, settings.batch_size)):
+            batch = mine[start:start + settings.batch_size]
+            prompts = [build_prompt(item, settings, bank) for item in batch]
+            began = time.perf_counter()
+            outputs = generate(prompts)
+            latency = (time.perf_counter() - began) / len(batch)
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
+            lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
+                     for item, prompt, output in zip(batch, prompts, outputs)]
+            writer.write(lines)
+            bar.update(len(batch))
+    finally:
+        writer.close()
+        bar.close()
+
+    if rank != 0:
+        return None
+    keys = [item.key for item in items]
+    _wait_for_all(out_dir, set(keys), world_size)
+    return merge_predictions(out_dir, keys)
+
+
+def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSettings, bank, alias_map, latency: float) -> dict:
+    record = item.record
+    line = {
+        "key": item.key,
+        "id": record.id,
+        "variant": item.variant,
+        "benchmark": settings.benchmark,
+        "mode": item.mode,
+        "split": record.split,
+        "categories": categories(record, settings.benchmark),
+        "has_image": prompt["image"] is not None,
+        "theorems_offered": prompt["theorem_ids"],
+        "prompt_version": settings.prompt_version,
+        "output": output,
+        "latency_s": round(latency, 4),
+    }
+    line.update(score_output(record, output, mode=item.mode, bank=bank, alias_map=alias_map))
+    return line
+
+
+def _wait_for_all(out_dir: Path, keys: set[str], world_size: int, poll: float = 0.5) -> None:
+    """Rank 0 waits until every other rank has written all its lines (the launcher kills us if one dies)."""
+    if world_size == 1:
+        return
+    announced = False
+    while not keys <= set(collect_done(out_dir)):
+        if not announced:
+            print(f"rank 0 finished its shard; waiting for {world_size - 1} other rank(s)", file=sys.stderr)
+            announced = True
+        time.sleep(poll)
+
+
+class _NullBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled or total == 0:
+        return _NullBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="problem", file=sys.stderr)

@@ -1,0 +1,169 @@
+"""Grading of one model output against one problem record: the answer, the steps, the theorems cited.
+
+`score_output(record, output, ...)` is a pure function of its arguments (plus the bank it is given),
+so the same output always gets the same line in predictions.jsonl; the runner only adds timing.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from model import answers
+from model.answers import extract_answer, grade
+from model.checker import check_solution
+from model.solution_format import parse
+
+LETTERS = "ABCDEFGH"
+
+
+def gold_letter(record) -> str | None:
+    if record.choices and record.answer_index is not None:
+        return LETTERS[record.answer_index]
+    return None
+
+
+def formalgeo_alias_map(bank) -> dict[str, str]:
+    """FormalGeo theorem name -> bank id, from the bank's `aliases.formalgeo` lists."""
+    mapping: dict[str, str] = {}
+    if bank is None:
+        return mapping
+    for theorem in bank.all():
+        for alias in (theorem.get("aliases") or {}).get("formalgeo") or []:
+            mapping.setdefault(str(alias), theorem["id"])
+    return mapping
+
+
+def gold_formalgeo_theorems(record) -> list[str]:
+    """Theorem names of a FormalGeo7k solution: "triangle_property_angle_sum(1,ABC)" -> "triangle_property_angle_sum"."""
+    seqs = (record.meta or {}).get("theorem_seqs") or (record.meta or {}).get("formalgeo_theorems") or []
+    names = []
+    for entry in seqs:
+        name = re.split(r"[(\s]", str(entry), maxsplit=1)[0]
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def choice_conflict(extracted, choices) -> bool:
+    """A letter was given but the stated value is another choice's, or none of them ("10° (C)" where C is
+    99°). Letter grading, the published convention, credits such an answer; this flag shows how often."""
+    if not choices or extracted.letter is None or not extracted.value:
+        return False
+    value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value).strip()
+    if not value or re.fullmatch(r"\(?\s*[A-H]\s*\)?\.?", value):
+        return False  # only the letter was written: nothing to disagree with
+    try:
+        value_letter = answers.match_choice(value, answers.choice_map(choices))
+    except Exception:  # noqa: BLE001 - a hostile value must not break scoring
+        return False
+    return value_letter != extracted.letter.upper()
+
+
+def is_parse_failure(output: str, extracted, solution) -> bool:
+    """No answer stated: no choice letter, and no Answer line, \\boxed{} or "the answer is".
+
+    extract_answer falls back to the whole text of a short output as its value; that fallback is a
+    guess, not a stated answer, so it does not count here.
+    """
+    if extracted.letter is not None:
+        return False
+    find_stated = getattr(answers, "_answer_text", None)
+    stated = find_stated(output) if find_stated else solution.answer
+    return stated is None
+
+
+def _grade_safely(value, record, choices, letter) -> bool:
+    if value is None:
+        return False
+    try:
+        return bool(grade(value, record.answer, choices=choices, gold_letter=letter))
+    except Exception:  # a grader crash on hostile text counts as wrong, never aborts the run
+        return False
+
+
+def tutor_answer(steps, checks) -> str | None:
+    """The tutor's answer: the value the checker derives by executing the LAST step's Exec relation
+    with that step's Map values (and the values earlier steps established).
+
+    Defined on the last step only, because that is the step whose result the solution claims as its
+    answer; a solution whose last step cannot be executed has no tutor answer (graded wrong), even if
+    an earlier step happened to produce the right number.
+    """
+    if not steps or not checks:
+        return None
+    last = checks[-1]
+    stated = [str(v) for v in (getattr(last, "facts", None) or {}).values()]
+    if last.status == "unverifiable" or not stated:
+        return None
+    if last.status == "verified":
+        return stated[-1]  # the stated value satisfies the executed relation: it IS the derived value
+    # wrong: `expected` lists the values the relations give for the conclusions that were wrong ("; "-joined)
+    expected = [part.strip() for part in (last.expected or "").split("; ") if part.strip()]
+    if expected and (len(stated) == 1 or len(expected) == len(stated)):
+        return expected[-1]
+    if not expected and "is wrong" not in last.reason and "does not satisfy" not in last.reason:
+        # every conclusion satisfies its relation; the step is wrong for another reason (e.g. the relation
+        # is not the cited theorem's), so executing the relation still yields the stated value
+        return stated[-1]
+    return None
+
+
+def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything predictions.jsonl keeps about one output, except identity and timing."""
+    choices = record.choices if mode == "choice" else None
+    letter = gold_letter(record) if mode == "choice" else None
+    solution = parse(output or "")
+    extracted = extract_answer(output or "", choices=choices)
+    if choices is None and extracted.value:
+        # the tutor's format appends "(B)" when choices are shown; without choices a stray letter is not
+        # part of the value (a model trained on multiple choice may still write one)
+        extracted = type(extracted)(re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value) or extracted.value,
+                                    extracted.letter)
+    correct = _grade_safely(extracted, record, choices, letter)
+    conflict = choice_conflict(extracted, choices)
+
+    try:
+        checks = check_solution(solution, bank=bank) if solution.steps else []
+    except Exception as err:  # the checker must not take the run down; record why
+        checks = []
+        check_error = f"{type(err).__name__}: {err}"
+    else:
+        check_error = None
+    counts = {"verified": 0, "wrong": 0, "unverifiable": 0}
+    for check in checks:
+        counts[check.status] = counts.get(check.status, 0) + 1
+
+    cited = [step.theorem for step in solution.steps if step.theorem]
+    existing = [tid for tid in cited if bank is not None and bank.get(tid) is not None]
+    tutor = tutor_answer(solution.steps, checks)
+    # The tutor's answer is a value, never a letter: grade it against the gold value (and the gold
+    # choice text when choices exist, which grade() maps back to the letter).
+    tutor_correct = _grade_safely(tutor, record, choices, letter) if tutor is not None else False
+
+    line: dict[str, Any] = {
+        "gold": record.answer,
+        "gold_letter": letter,
+        "extracted": {"value": extracted.value, "letter": extracted.letter},
+        "correct": correct,
+        "parse_failure": is_parse_failure(output or "", extracted, solution),
+        "choice_conflict": conflict,
+        "format_ok": bool(solution.steps) and solution.answer is not None and not solution.problems,
+        "format_problems": list(solution.problems)[:5],
+        "steps": [step.to_record() for step in solution.steps],
+        "step_checks": [{"status": c.status, "reason": c.reason, "expected": None if c.expected is None else str(c.expected)}
+                        for c in checks],
+        "step_counts": counts,
+        "cited": cited,
+        "cited_existing": len(existing),
+        "tutor_answer": tutor,
+        "tutor_correct": tutor_correct,
+    }
+    if check_error:
+        line["check_error"] = check_error
+    gold_theorems = gold_formalgeo_theorems(record)
+    if gold_theorems:
+        alias_map = alias_map or {}
+        mapped = sorted({alias_map[name] for name in gold_theorems if name in alias_map})
+        line["gold_theorems"] = {"formalgeo": gold_theorems, "bank": mapped,
+                                 "recalled": sorted(set(mapped) & set(cited))}
+    return line
