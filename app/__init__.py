@@ -1,0 +1,1 @@
+"""The tutor web app (`python -m app`): Gradio layout, handlers, rendering of steps and theorem cards, feedback."""

@@ -1,0 +1,114 @@
+"""`python -m app`: serve the tutor.
+
+    python -m app                                           # embedded demo model on CPU, http://127.0.0.1:7860
+    python -m app --model Qwen/Qwen2.5-VL-7B-Instruct --adapter ADAPTER_DIR --device cuda
+    python -m app --backend openai --base-url http://127.0.0.1:8000/v1 --model theorem-sft
+    python -m app --host 0.0.0.0 --auth teacher:secret      # reachable on the network, behind a password
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m app", description="Serve the theorem tutor (Gradio).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m = p.add_argument_group("model")
+    m.add_argument("--model", default=None,
+                   help="checkpoint dir or hub id (openai backend: the served model name); default: the embedded "
+                        "demo model")
+    m.add_argument("--adapter", default=None, help="PEFT LoRA adapter dir applied on top of --model")
+    m.add_argument("--backend", choices=["local", "openai"], default="local",
+                   help="local transformers, or an OpenAI-compatible server such as vLLM")
+    m.add_argument("--base-url", default=None, help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
+    m.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"),
+                   help="key for the OpenAI-compatible server (default: $OPENAI_API_KEY)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    m.add_argument("--max-new-tokens", type=int, default=768)
+    m.add_argument("--retrieval", choices=["hybrid", "bm25"], default="hybrid",
+                   help="theorem retrieval: BM25 + dense embeddings, or BM25 alone (faster start, no encoder)")
+    s = p.add_argument_group("serving")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the app on the network")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
+    s.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    s.add_argument("--concurrency", type=int, default=1,
+                   help="solutions generated at once (1 for one local GPU model; more for a vLLM server)")
+    s.add_argument("--max-queue", type=int, default=16,
+                   help="requests allowed to wait; beyond this students get a 'busy, try again' message")
+    s.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted")
+    s.add_argument("--feedback-db", default=None, help="SQLite file for feedback (default: app.feedback default)")
+    s.add_argument("--no-feedback", action="store_true", help="do not store feedback")
+    args = p.parse_args(argv)
+    if args.auth is not None and (":" not in args.auth or not args.auth.split(":", 1)[0] or not args.auth.split(":", 1)[1]):
+        p.error("--auth must be USER:PASSWORD with both parts non-empty")
+    if args.concurrency < 1:
+        p.error("--concurrency must be at least 1")
+    if args.max_queue < 1:
+        p.error("--max-queue must be at least 1")
+    if args.max_upload_mb <= 0:
+        p.error("--max-upload-mb must be positive")
+    return args
+
+
+def build_app(args: argparse.Namespace):
+    """Everything `main` serves, without launching: (blocks, launch kwargs). Tests launch it themselves."""
+    from app import examples as gallery
+    from app import feedback, serving, ui
+    from theorem_bank import open_bank
+
+    tutor = serving.open_tutor(serving.ServingConfig(
+        model=args.model, adapter=args.adapter, backend=args.backend, base_url=args.base_url,
+        api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens))
+    bank = open_bank(dense=False if args.retrieval == "bm25" else None)
+    store = None if args.no_feedback else feedback.FeedbackStore(args.feedback_db)
+    items = gallery.load_gallery()
+    # Load the sentence encoder and the checker while the server already answers, not on the first student's
+    # click (the encoder alone takes seconds); a solve that comes earlier waits on the bank's lock.
+    threading.Thread(target=_warm_up, args=(bank, items[0].solution if items else ""), daemon=True,
+                     name="warm-up").start()
+    blocks = ui.build_ui(tutor, bank, store, items)
+    blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
+    return blocks, launch_kwargs(args)
+
+
+def _warm_up(bank, solution: str) -> None:
+    from app import handlers
+
+    try:
+        bank.retrieve("warm up the retriever", k=1)
+        handlers.warm_up(bank, solution)
+    except Exception:  # a failed warm-up only means the first request is slower
+        logging.getLogger("app").exception("warm-up failed")
+
+
+def launch_kwargs(args: argparse.Namespace) -> dict:
+    """Blocks.launch arguments: loopback unless told otherwise, no share link unless asked, upload limit."""
+    from app import examples, ui
+
+    return dict(
+        server_name=args.host, server_port=args.port, share=args.share,
+        auth=tuple(args.auth.split(":", 1)) if args.auth else None,
+        max_file_size=int(args.max_upload_mb * 1024 * 1024),
+        allowed_paths=[str(examples.EXAMPLES_DIR)],  # the gallery's diagrams, nothing else of the disk
+        theme=ui.theme(), css=ui.APP_CSS, footer_links=[], ssr_mode=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.auth:
+        logging.getLogger("app").warning("binding %s without --auth: anyone on the network can use this tutor",
+                                         args.host)
+    blocks, launch = build_app(args)
+    blocks.launch(**launch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

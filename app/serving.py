@@ -1,0 +1,117 @@
+"""Which model answers: the embedded demo model by default, a local checkpoint (+ LoRA adapter), or an
+OpenAI-compatible server (vLLM). The app talks to a `Tutor`: `.identity` for the About tab and feedback,
+`.stream(question, choices, image, theorems)` for the text.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+log = logging.getLogger("app")
+
+REPO = Path(__file__).resolve().parents[1]
+# The small model trained on the synthetic curriculum and shipped with the repository (DESIGN.md, "Two tiers").
+DEMO_MODEL_DIR = REPO / "demo_model"
+
+DEMO_NOTE = (
+    "This is the embedded demo model: a small Qwen2.5-VL-shaped model trained from scratch on CPU on the "
+    "synthetic geometry curriculum (angles with parallel lines, triangles, isosceles and right triangles, circles, "
+    "polygons, simple trigonometry). It solves problems in the style of the examples, with clean diagrams and "
+    "questions phrased like theirs; it does not read arbitrary textbook figures. For real problems run the "
+    "Theorem-SFT Qwen2.5-VL-7B (see below)."
+)
+RANDOM_MODEL_WARNING = (
+    "No trained demo model was found at {path}, so the app is serving a tiny model with RANDOM weights: its output "
+    "is noise. It only shows that the app works. Put the trained demo checkpoint at {path} (the lead ships it "
+    "there), or start with --model DIR."
+)
+
+
+@dataclass
+class ServingConfig:
+    model: str | None = None  # None: the embedded demo model
+    adapter: str | None = None
+    backend: str = "local"  # "local" (transformers) or "openai" (OpenAI-compatible server, e.g. vLLM)
+    base_url: str | None = None
+    api_key: str | None = None
+    device: str = "auto"
+    max_new_tokens: int = 768
+
+
+class Tutor:
+    """One model behind the app: `stream_messages(messages) -> Iterator[str]` yields text increments."""
+
+    def __init__(self, stream_messages: Callable[[list[dict]], Iterator[str]], identity: dict):
+        self.stream_messages = stream_messages
+        self.identity = identity
+
+    def stream(self, question: str, choices=None, image=None, theorems=()) -> Iterator[str]:
+        from model.prompting import build_messages
+
+        messages = build_messages(question, choices=choices, image=image, theorems=theorems)
+        yield from self.stream_messages(messages)
+
+
+def tiny_fallback_dir() -> Path:
+    from theorem_bank.store import cache_dir  # the project's one cache location ($THEOREM_TUTOR_CACHE)
+
+    return cache_dir() / "tiny-random-model"
+
+
+_build_lock = threading.Lock()
+
+
+def resolve_model(config: ServingConfig) -> tuple[str, dict]:
+    """The model path to load and what to tell the student about it (demo / random fallback)."""
+    if config.model:
+        return config.model, {"demo": False}
+    if (DEMO_MODEL_DIR / "config.json").is_file():
+        return str(DEMO_MODEL_DIR), {"demo": True, "demo_note": DEMO_NOTE}
+    warning = RANDOM_MODEL_WARNING.format(path=DEMO_MODEL_DIR)
+    log.warning(warning)
+    out = tiny_fallback_dir()
+    with _build_lock:
+        if not (out / "config.json").is_file():
+            from model.tiny import build_tiny_checkpoint
+
+            build_tiny_checkpoint(out, seed=0)
+    return str(out), {"demo": True, "demo_note": DEMO_NOTE, "warning": warning, "random": True}
+
+
+def open_tutor(config: ServingConfig) -> Tutor:
+    """Load the model the config names (nothing named: the embedded demo model on CPU)."""
+    if config.backend == "openai":
+        return _openai_tutor(config)
+    if config.backend != "local":
+        raise SystemExit(f"unknown --backend {config.backend!r}; use local or openai")
+    from model.backends import LocalBackend
+    from model.generation import GenerationOptions
+    from model.loading import load_model
+
+    path, extra = resolve_model(config)
+    # The demo model is small: CPU answers fast and leaves a GPU (if any) to other work.
+    device = "cpu" if extra.get("demo") and config.device == "auto" else config.device
+    loaded = load_model(path, adapter=config.adapter, device=device)
+    backend = LocalBackend(loaded)
+    options = GenerationOptions(max_new_tokens=config.max_new_tokens)
+    identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
+                "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
+    return Tutor(lambda messages: backend.stream(messages, options), identity)
+
+
+def _openai_tutor(config: ServingConfig) -> Tutor:
+    from model.backends import OpenAIBackend
+    from model.generation import GenerationOptions
+
+    if not config.base_url:
+        raise SystemExit("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1 for vLLM)")
+    if not config.model:
+        raise SystemExit("--backend openai needs --model: the model name the server serves")
+    backend = OpenAIBackend(base_url=config.base_url, model=config.model, api_key=config.api_key)
+    options = GenerationOptions(max_new_tokens=config.max_new_tokens)
+    identity = {"model": config.model, "adapter": config.adapter, "backend": f"openai-compatible ({config.base_url})",
+                "device": "remote", "demo": False}
+    return Tutor(lambda messages: backend.stream(messages, options), identity)

@@ -1,0 +1,162 @@
+"""The Gradio layout: Solve (first), Theorem bank, About. Components are wired to app.handlers and nothing else."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the tutor makes no calls home
+
+import gradio as gr
+
+from app import handlers, render
+
+TITLE = "Theorem Tutor"
+# System fonts only: the default theme fetches Google Fonts, which an offline classroom machine cannot reach.
+# DejaVu Sans carries ∠ ∥ ⊥ △ °.
+FONTS = ["DejaVu Sans", "Noto Sans", "Segoe UI", "system-ui", "sans-serif"]
+MONO_FONTS = ["DejaVu Sans Mono", "Consolas", "monospace"]
+
+APP_CSS = render.CSS + """
+#tt-solve-btn {min-height: 44px;}
+.tt-pane {min-height: 40px;}
+#tt-bank-results .wrap {flex-direction: column; align-items: stretch;}
+"""
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(primary_hue="blue", font=FONTS, font_mono=MONO_FONTS)
+
+
+def diagram_input(**kwargs) -> gr.Image:
+    """A gr.Image whose upload reaches the handler as a file path, not decoded by Gradio first.
+
+    The stock preprocess opens the file with PIL: a corrupt or non-image upload, or a 20000×20000 bomb, would fail
+    there with a generic error before our handler could explain it; model.images decodes it safely instead.
+    (Patched on the instance: a gr.Image subclass would make Gradio write a .pyi stub next to this module.)
+    """
+    image = gr.Image(type="filepath", **kwargs)
+    stock_preprocess = image.preprocess
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if getattr(payload, "path", None) and not str(getattr(payload, "url", "") or "").startswith("data:"):
+            return str(payload.path)
+        return stock_preprocess(payload)  # pasted data: URLs are decoded by Gradio
+
+    image.preprocess = preprocess
+    return image
+
+
+def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
+    """The whole app. `examples` are app.examples.Example objects (image path, question, choices, family)."""
+    identity = tutor.identity
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nGive a diagram and a question; the tutor answers as a chain of theorem "
+                    "applications ⟨Cond, Map, Exec⟩ and checks each step.")
+        if identity.get("warning"):
+            gr.Markdown(render.notice(identity["warning"], "error"))
+        elif identity.get("demo"):
+            gr.Markdown(render.notice("Serving the embedded demo model (small, CPU): it solves problems like the "
+                                      "examples. See About for the real model.", "note"))
+        state = gr.State(handlers.empty_state())
+
+        with gr.Tabs():
+            with gr.Tab("Solve", id="solve"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        image = diagram_input(label="Diagram (upload, paste or drag a PNG, JPEG or WebP)",
+                                              sources=["upload", "clipboard"], height=300, elem_id="tt-image")
+                        question = gr.Textbox(label="Question", lines=3, elem_id="tt-question",
+                                              placeholder="e.g. AB ∥ CD and ∠EGB = 50°. Find ∠GHC.")
+                        with gr.Accordion("Choices (optional)", open=True):
+                            with gr.Row():
+                                choice_boxes = [gr.Textbox(label=letter, min_width=60, elem_id=f"tt-choice-{letter}")
+                                                for letter in handlers.CHOICE_LETTERS]
+                        hint_mode = gr.Checkbox(label="Hint mode: reveal one step at a time", value=False,
+                                                elem_id="tt-hint-mode")
+                        with gr.Row():
+                            solve_btn = gr.Button("Solve", variant="primary", elem_id="tt-solve-btn")
+                            clear_btn = gr.ClearButton(value="Clear")
+                        if examples:
+                            gr.Examples(
+                                examples=[[ex.image, ex.question, *ex.choice_boxes()] for ex in examples],
+                                inputs=[image, question, *choice_boxes],
+                                example_labels=[ex.label for ex in examples],
+                                label="Examples (one per problem family; click to load)",
+                                examples_per_page=12,
+                            )
+                    with gr.Column(scale=3, min_width=360):
+                        status = gr.Markdown(elem_id="tt-status", elem_classes=["tt-pane"])
+                        with gr.Accordion("Theorems retrieved from the bank", open=True):
+                            theorems = gr.Markdown(latex_delimiters=render.LATEX_DELIMITERS, elem_id="tt-theorems",
+                                                   max_height=480)
+                        gr.Markdown("### Solution")
+                        steps = gr.Markdown(latex_delimiters=render.LATEX_DELIMITERS, elem_id="tt-steps",
+                                            elem_classes=["tt-pane"])
+                        with gr.Row(visible=False) as hint_row:
+                            next_btn = gr.Button("Next hint", elem_id="tt-next-hint")
+                            full_btn = gr.Button("Show full solution", elem_id="tt-show-full")
+                        answer = gr.Markdown(latex_delimiters=render.LATEX_DELIMITERS, elem_id="tt-answer")
+                        with gr.Accordion("Rate this solution", open=False):
+                            with gr.Row():
+                                up_btn = gr.Button("✓ Helpful (thumbs up)", elem_id="tt-up")
+                                down_btn = gr.Button("✗ Wrong or unclear (thumbs down)", elem_id="tt-down")
+                            comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=2000,
+                                                 elem_id="tt-comment")
+                            feedback_msg = gr.Markdown()
+
+            with gr.Tab("Theorem bank", id="bank"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        query = gr.Textbox(label="Search theorems", elem_id="tt-bank-query",
+                                           placeholder="e.g. parallel lines angles, circle area, 勾股定理")
+                        search_btn = gr.Button("Search", elem_id="tt-bank-search")
+                        summary0, choices0 = handlers.search_bank(bank, "")
+                        results_note = gr.Markdown(summary0)
+                        results = gr.Radio(choices=choices0, label="Results", elem_id="tt-bank-results")
+                    with gr.Column(scale=3, min_width=360):
+                        detail = gr.Markdown(render.theorem_detail({}), latex_delimiters=render.LATEX_DELIMITERS,
+                                             elem_id="tt-bank-detail")
+
+            with gr.Tab("About", id="about"):
+                gr.Markdown(handlers.about(identity, bank), elem_id="tt-about")
+
+        # ---- events: the solve is the only expensive one; it alone goes through the model's concurrency limit
+        solve_inputs = [image, question, *choice_boxes, hint_mode, state]
+        solve_outputs = [status, theorems, steps, answer, state]
+
+        def run_solve(*args):
+            yield from handlers.solve(tutor, bank, *args)
+
+        # "solve" is the one public endpoint (the load test and scripts call it); the rest are UI plumbing.
+        solve_btn.click(run_solve, solve_inputs, solve_outputs, show_progress="minimal", api_name="solve",
+                        concurrency_id="model")
+        question.submit(run_solve, solve_inputs, solve_outputs, show_progress="minimal", api_visibility="private",
+                         concurrency_id="model")
+        hint_mode.change(lambda on: gr.Row(visible=on), hint_mode, hint_row, queue=False, api_visibility="private")
+        next_btn.click(lambda s: handlers.next_hint(bank, s), state,
+                       [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
+        full_btn.click(lambda s: handlers.show_full(bank, s), state,
+                       [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
+        clear_btn.add([image, question, *choice_boxes, status, theorems, steps, answer, comment, feedback_msg])
+        clear_btn.click(handlers.empty_state, None, state, queue=False, api_visibility="private")
+
+        if store is not None:
+            for btn, rating in ((up_btn, "up"), (down_btn, "down")):
+                btn.click(lambda s, c, r=rating: handlers.send_feedback(store, s, r, c), [state, comment],
+                          feedback_msg, concurrency_limit=None, api_visibility="private")
+        else:
+            for btn in (up_btn, down_btn):
+                btn.click(lambda: render.notice("Feedback is switched off for this server.", "note"), None,
+                          feedback_msg, queue=False, api_visibility="private")
+
+        def run_search(text):
+            note, found = handlers.search_bank(bank, text)
+            return note, gr.Radio(choices=found, value=found[0][1] if found else None)
+
+        search_btn.click(run_search, query, [results_note, results], concurrency_limit=None, api_visibility="private")
+        query.submit(run_search, query, [results_note, results], concurrency_limit=None, api_visibility="private")
+        results.change(lambda tid: handlers.theorem_detail(bank, tid), results, detail, concurrency_limit=None,
+                       api_visibility="private")
+    return demo
