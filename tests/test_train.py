@@ -1,0 +1,195 @@
+"""train.py on a tiny Qwen2.5-VL: each tuning mode trains exactly what it should, resume is exact, the final
+directory serves, and two accelerate processes follow the single-process loss curve."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training.config import load_config
+from training.trainer import run_training
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_TEST = REPO / "configs" / "tiny-test.yaml"
+FIXTURE = REPO / "tests" / "fixtures" / "train"
+
+
+def tiny_config(tmp_path: Path, model_dir: Path | None, *overrides: str):
+    model = [f"model.path={model_dir}", "model.scratch=null"] if model_dir else []
+    return load_config(TINY_TEST, [f"data.dir={FIXTURE}", f"train.output_dir={tmp_path / 'run'}", *model, *overrides])
+
+
+@pytest.fixture(scope="module")
+def train_model_dir(tmp_path_factory) -> Path:
+    """A tiny checkpoint whose tokenizer was trained on the fixture texts, so examples are ~350 tokens, not ~530."""
+    from model.tiny import build_tiny_checkpoint
+    from training.collator import PrepareStats
+    from training.trainer import load_examples, scratch_corpus
+
+    examples, _ = load_examples(load_config(TINY_TEST, [f"data.dir={FIXTURE}"]), "train", PrepareStats())
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-fixture-model"), seed=0, corpus=scratch_corpus(examples))
+
+
+class Snapshot:
+    """Parameters and their requires_grad at the start and the end of training."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class _Snapshot(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kwargs):
+                self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
+                self.trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+
+            def on_train_end(self, args, state, control, model=None, **kwargs):
+                self.after = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+            def changed(self) -> set[str]:
+                return {n for n in self.before if not torch.equal(self.before[n], self.after[n])}
+
+        return _Snapshot()
+
+
+def losses(run_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [row["loss"] for row in rows if "loss" in row]
+
+
+MODE_OVERRIDES = {
+    "lora": ["tuning.mode=lora", "tuning.train_vision=false", "tuning.lora.r=8", "tuning.lora.alpha=16",
+             "tuning.lora.dropout=0.0", "train.lr=2e-2"],
+    "mlp": ["tuning.mode=mlp", "tuning.train_vision=false", "train.lr=5e-2"],
+    "full": ["tuning.mode=full", "tuning.train_vision=false", "train.lr=1e-2"],
+}
+
+
+@pytest.mark.parametrize("mode", ["lora", "mlp", "full"])
+def test_each_mode_lowers_the_loss_and_changes_exactly_its_parameters(tmp_path, train_model_dir, mode):
+    snapshot = Snapshot()
+    # A fixed small set (8 examples, 2 batches of 4) seen for 24 steps: the loss must fall clearly.
+    config = tiny_config(tmp_path, train_model_dir, *MODE_OVERRIDES[mode], "data.max_examples=8",
+                         "train.max_steps=24", "train.batch_size=4", "train.grad_accum=1", "train.save_steps=24",
+                         "train.warmup_ratio=0.0", "train.lr_scheduler=constant_with_warmup")
+    result = run_training(config, callbacks=[snapshot])
+    curve = losses(Path(result.output_dir))
+    assert len(curve) == 24
+    # A random frozen base limits how far adapters or MLPs alone can go; the whole language model goes further.
+    assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3 - (1.0 if mode == "full" else 0.25), curve
+
+    trainable = snapshot.trainable
+    assert snapshot.changed() == trainable  # every trainable parameter moved, every frozen one stayed put
+    if mode == "lora":
+        assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
+        assert all("language_model.layers" in n for n in trainable)
+        assert {re.search(r"\.(\w+_proj)\.lora", n).group(1) for n in trainable} == {
+            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    elif mode == "mlp":
+        mlp = {n for n in snapshot.before if re.search(r"language_model\.layers\.\d+\.mlp\.", n)}
+        assert trainable == mlp and mlp
+    else:
+        language = {n for n in snapshot.before if "language_model." in n or n.startswith("lm_head.")}
+        assert trainable == language
+        assert not any("visual" in n for n in trainable)
+    table = {row["group"]: row for row in result.trainable}
+    assert table["vision tower"]["trainable"] == 0
+    assert sum(row["trainable"] for row in result.trainable) == sum(snapshot.before[n].numel() for n in trainable)
+
+
+def test_final_directory_serves_and_records_how_it_was_made(tmp_path, train_model_dir):
+    from model.generation import GenerationOptions, generate
+    from model.loading import load_model
+
+    config = tiny_config(tmp_path, train_model_dir, *MODE_OVERRIDES["lora"], "train.max_steps=4", "train.save_steps=2",
+                         "data.eval_split=val", "eval.every_checkpoint=true", "eval.max_examples=2",
+                         "eval.max_new_tokens=4")
+    result = run_training(config)
+    out = Path(result.output_dir)
+    names = {p.name for p in out.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
+            "processor_config.json", "train_config.yaml", "data_fingerprint.json", "metrics.jsonl"} <= names
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(train_model_dir.resolve())
+    assert load_config(out / "train_config.yaml") == config
+    fingerprint = json.loads((out / "data_fingerprint.json").read_text())
+    assert fingerprint["examples"] == 24 and fingerprint["target"] == "theorem" and len(fingerprint["sha256"]) == 64
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval_loss" in r] == [2, 4]
+    assert [r["eval_answer_n"] for r in rows if "eval_answer_accuracy" in r] == [2, 2]
+    # The processor saved with the model sizes images as training did.
+    saved = json.loads((out / "processor_config.json").read_text())
+    assert saved["image_processor"]["size"] == {"shortest_edge": 3136, "longest_edge": 12544}
+
+    loaded = load_model(out, device="cpu")  # an adapter directory: its base comes from adapter_config.json
+    assert loaded.adapter == str(out)
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Find ∠C."}]}]
+    assert isinstance(generate(loaded, [messages], GenerationOptions(max_new_tokens=3))[0], str)
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_training(config)
+
+
+def test_resume_after_interruption_gives_the_same_final_weights(tmp_path, train_model_dir):
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                control.should_training_stop = True
+
+    # Dropout on, so the restored RNG state matters; 2 epochs of 3 batches, so the data position does too.
+    common = ["tuning.lora.dropout=0.1", "data.max_examples=12", "train.batch_size=4", "train.grad_accum=1",
+              "train.max_steps=7", "train.save_steps=4"]
+    straight = run_training(tiny_config(tmp_path / "a", train_model_dir, *MODE_OVERRIDES["lora"], *common))
+    interrupted = tiny_config(tmp_path / "b", train_model_dir, *MODE_OVERRIDES["lora"], *common)
+    first = run_training(interrupted, callbacks=[StopAt()])
+    assert first.steps == 4
+    resumed = run_training(interrupted, resume=True)
+    assert resumed.steps == 7
+
+    a = load_file(Path(straight.output_dir) / "adapter_model.safetensors")
+    b = load_file(Path(resumed.output_dir) / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and a
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert losses(Path(resumed.output_dir)) == losses(Path(straight.output_dir))  # metrics de-duplicated on resume
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(240)
+def test_two_accelerate_processes_follow_the_single_process_loss_curve(tmp_path):
+    # Global batch 4 both ways: 2 processes x 2 examples, or 1 process x 2 examples x 2 accumulation steps.
+    two = tmp_path / "two"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), "train.py", "--config", "configs/tiny-test.yaml",
+               f"train.output_dir={two}", "train.grad_accum=1"]
+    launched = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    torch.set_num_threads(1)
+    try:
+        single = run_training(load_config(TINY_TEST, [f"train.output_dir={tmp_path / 'one'}", "train.grad_accum=2"]))
+    finally:
+        torch.set_num_threads(2)
+    output, _ = launched.communicate(timeout=200)
+    assert launched.returncode == 0, output[-3000:]
+
+    curve_one, curve_two = losses(Path(single.output_dir)), losses(two)
+    assert len(curve_one) == len(curve_two) == 8
+    assert curve_two == pytest.approx(curve_one, rel=1e-4)
+    assert curve_one[-1] < curve_one[0]
+    summary = json.loads((two / "train_summary.json").read_text())
+    assert summary["steps"] == 8
+    assert (two / "model.safetensors").is_file()

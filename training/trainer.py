@@ -1,0 +1,494 @@
+"""Theorem-SFT training of Qwen2.5-VL on transformers.Trainer: data, tuning mode, checkpoints, final output.
+
+`run_training(config)` is the whole recipe, top to bottom: read records, build chat examples, load (or build from
+scratch) the model, freeze what the mode does not train, train with token-weighted loss and length-grouped
+batches, and write a final directory that model/loading.py loads and the app serves. The same code runs one CPU
+process, one GPU, or many processes under `accelerate launch` (DDP, FSDP, DeepSpeed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from training.collator import (ChatEncoder, Example, LengthGroupedSampler, PrepareStats, SFTCollator, SFTDataset,
+                               fingerprint, measure_and_filter, record_examples)
+from training.config import Config, ConfigError, dump_config
+from training.records import ProblemRecord, read_records
+
+# Module groups for the trainable-parameter table, first match wins (LoRA weights live inside attention/MLP).
+PARAM_GROUPS = (
+    ("lora adapters", re.compile(r"\.lora_(A|B|embedding_A|embedding_B|magnitude_vector)\.")),
+    ("vision merger", re.compile(r"\bvisual\.merger\.")),
+    ("vision tower", re.compile(r"\bvisual\.")),
+    ("embeddings", re.compile(r"\bembed_tokens\.")),
+    ("attention", re.compile(r"\.self_attn\.")),
+    ("mlp", re.compile(r"\.mlp\.")),
+    ("norms", re.compile(r"norm\.")),
+    ("lm_head", re.compile(r"\blm_head\.")),
+)
+LANGUAGE_MLP = re.compile(r"\blanguage_model\.layers\.\d+\.mlp\.")
+LANGUAGE_MODEL = re.compile(r"\blanguage_model\.|\blm_head\.")
+VISION = re.compile(r"\bvisual\.")
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    steps: int
+    train_loss: float | None
+    seconds: float
+    data: dict[str, Any] = field(default_factory=dict)
+    trainable: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+
+def split_path(data_dir: str | Path, split: str) -> Path:
+    """`dir/<split>.jsonl`, or the file itself when data.dir names one JSONL file (train split only)."""
+    base = Path(data_dir)
+    if base.is_file():
+        return base
+    path = base / f"{split}.jsonl"
+    if not path.is_file():
+        found = sorted(p.name for p in base.glob("*.jsonl")) if base.is_dir() else []
+        where = f"it holds {found}" if found else "it does not exist or holds no .jsonl files"
+        raise FileNotFoundError(f"data split {split!r}: {path} not found ({where}); set data.dir / data.*_split, "
+                                "or generate the curriculum first (see README, 'Synthetic curriculum')")
+    return path
+
+
+def load_examples(config: Config, split: str, stats: PrepareStats) -> tuple[list[Example], list[ProblemRecord]]:
+    path = split_path(config.data.dir, split)
+    records = list(read_records(path))
+    if split == config.data.train_split and config.data.max_examples:
+        records = records[: config.data.max_examples]
+    theorems_for = _retriever(config.data.prompt_theorems) if config.data.prompt_theorems else None
+    examples = list(record_examples(records, config.data.target, path.parent, theorems_for=theorems_for, stats=stats))
+    by_id = {r.id: r for r in records}
+    return examples, [by_id[e.id] for e in examples]
+
+
+def _retriever(k: int):
+    # The tutor shows the bank's top-k theorems in the prompt; training with the same prompt avoids a
+    # train/serve mismatch.
+    from theorem_bank import open_bank
+
+    bank = open_bank()
+    return lambda record: bank.retrieve(record.question, k=k)
+
+
+def scratch_corpus(examples: Sequence[Example]) -> list[str]:
+    """Texts the from-scratch tokenizer is trained on: every prompt and target string the model will see."""
+    texts = []
+    for example in examples:
+        for message in example.messages:
+            content = message["content"]
+            parts = [content] if isinstance(content, str) else [p.get("text", "") for p in content]
+            texts += [p for p in parts if p]
+        texts.append(example.answer)
+    return texts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model and tuning mode
+
+def load_model(model_path: str | Path, config: Config):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    dtype = config.model.dtype
+    if dtype == "auto":
+        # Frozen LoRA bases sit in bf16 on a GPU; trained weights stay fp32 masters under bf16 autocast
+        # (DeepSpeed / FSDP keep their own fp32 copies either way).
+        dtype = "bfloat16" if torch.cuda.is_available() and config.tuning.mode == "lora" else "float32"
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        str(model_path), dtype=getattr(torch, dtype), attn_implementation=config.model.attn_implementation)
+
+
+def lora_target_pattern(targets: Sequence[str]) -> str:
+    """A PEFT target regex matching only the language model's projections, never the vision tower's
+    (whose blocks also have gate/up/down projections)."""
+    names = "|".join(re.escape(t) for t in targets)
+    return rf".*language_model\.layers\.\d+\.(?:self_attn|mlp)\.(?:{names})"
+
+
+def apply_tuning(model, config: Config):
+    """Freeze everything, then unfreeze (or add adapters to) exactly what the mode trains."""
+    tuning = config.tuning
+    if tuning.train_vision and tuning.mode == "lora":
+        raise ConfigError("tuning.train_vision: only with tuning.mode=full or mlp (LoRA adapts the language model)")
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if tuning.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = tuning.lora
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=lora_target_pattern(lora.targets),
+                                                 task_type="CAUSAL_LM"))
+    else:
+        train = LANGUAGE_MLP if tuning.mode == "mlp" else LANGUAGE_MODEL
+        for name, param in model.named_parameters():
+            if train.search(name):
+                param.requires_grad_(True)
+    if tuning.train_vision:
+        for name, param in model.named_parameters():
+            if VISION.search(name):
+                param.requires_grad_(True)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"tuning.mode={tuning.mode} left no trainable parameter; check tuning.lora.targets")
+    return model
+
+
+def trainable_table(model) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        group = next((g for g, pattern in PARAM_GROUPS if pattern.search(name)), "other")
+        row = rows.setdefault(group, {"group": group, "trainable": 0, "total": 0})
+        count = param.ds_numel if hasattr(param, "ds_numel") else param.numel()  # ZeRO-3 shards report 0
+        row["total"] += count
+        row["trainable"] += count if param.requires_grad else 0
+    order = [g for g, _ in PARAM_GROUPS] + ["other"]
+    return sorted(rows.values(), key=lambda r: order.index(r["group"]))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    total = sum(r["total"] for r in rows)
+    trainable = sum(r["trainable"] for r in rows)
+    lines = [f"{'module group':<16}{'trainable':>15}{'total':>15}{'share':>8}"]
+    for r in rows + [{"group": "all", "trainable": trainable, "total": total}]:
+        share = 100 * r["trainable"] / r["total"] if r["total"] else 0.0
+        lines.append(f"{r['group']:<16}{r['trainable']:>15,}{r['total']:>15,}{share:>7.1f}%")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Trainer
+
+def token_mean_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy averaged over every supervised token of the whole optimizer step (all micro-batches and all
+    processes), so gradient accumulation and data parallelism give the same update as one big batch.
+
+    Registered as the Trainer's compute_loss_func so that it counts supervised tokens across micro-batches and
+    processes (num_items_in_batch); SFTTrainer.compute_loss computes the same loss on fewer logits."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    targets = labels[:, 1:].to(logits.device)
+    mask = targets != -100
+    picked = logits[:, :-1][mask].float()
+    total = torch.nn.functional.cross_entropy(picked, targets[mask], reduction="sum")
+    if num_items_in_batch is None:
+        return total / mask.sum().clamp(min=1)
+    return total / num_items_in_batch
+
+
+def make_trainer(model, args, train_dataset: SFTDataset, eval_dataset, collator, processor, seed: int, group: bool,
+                 callbacks=()):
+    from transformers import Trainer
+
+    class SFTTrainer(Trainer):
+        loss_is_scaled_for_ga = True  # normalized by the supervised tokens of the whole optimizer step
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # Logits only where a supervised token is predicted (the answers, ~1/4 of a sequence): the vocabulary
+            # projection of the prompt is never needed, which saves its compute and, on the 7B with a 152k
+            # vocabulary, gigabytes of activation memory.
+            labels = inputs.pop("labels")
+            targets = labels[:, 1:]
+            positions = (targets != -100).any(dim=0).nonzero().flatten()
+            outputs = model(**inputs, logits_to_keep=positions if len(positions) else 1)
+            kept = targets[:, positions] if len(positions) else targets[:, :0]
+            mask = kept != -100
+            picked = outputs.logits[mask].float() if len(positions) else outputs.logits[:, :0].reshape(0, outputs.logits.shape[-1]).float()
+            total = torch.nn.functional.cross_entropy(picked, kept[mask], reduction="sum")
+            loss = total / (num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1))
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+            return (loss, outputs) if return_outputs else loss
+
+        # Our own length-grouped sampler: deterministic per (seed, epoch), so --resume replays the data order.
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            return LengthGroupedSampler(dataset.lengths, self.args.per_device_train_batch_size, seed=seed,
+                                        group=64 if group else 1)
+
+    return SFTTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                      data_collator=collator, processing_class=processor, compute_loss_func=token_mean_loss,
+                      callbacks=list(callbacks))
+
+
+def training_arguments(config: Config, checkpoint_dir: Path, has_eval: bool):
+    from transformers import TrainingArguments
+
+    t = config.train
+    cuda = torch.cuda.is_available()
+    bf16 = t.precision == "bf16" or (t.precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+    kwargs = dict(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.lr,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.lr_scheduler,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=t.save_steps if has_eval else None,
+        bf16=bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=t.num_workers,
+        # A trainable vision tower gets no gradient from a text-only batch; DDP must then be told to look for
+        # unused parameters or the processes wait on each other forever. Language weights are always used.
+        ddp_find_unused_parameters=config.tuning.train_vision,
+        use_cpu=not cuda,
+        optim="adamw_torch",
+        disable_tqdm=False,
+    )
+    unknown = set(t.extra_args) - set(TrainingArguments.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"train.extra_args: {sorted(unknown)} are not TrainingArguments fields")
+    kwargs.update(t.extra_args)
+    return TrainingArguments(**kwargs)
+
+
+class MetricsLog:
+    """Appends every Trainer log line to metrics.jsonl; a resumed run first drops lines past its checkpoint."""
+
+    def __new__(cls, path: Path):
+        from transformers import TrainerCallback
+
+        class _MetricsLog(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                if state.is_world_process_zero and path.exists():
+                    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                            if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
+                    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if state.is_world_process_zero and logs:
+                    row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs,
+                           "time": round(time.time(), 3)}
+                    with path.open("a", encoding="utf-8") as out:
+                        out.write(json.dumps(row) + "\n")
+
+        return _MetricsLog()
+
+
+class CheckpointEval:
+    """At every save: greedy answers on the held-out split, graded with model.answers, logged as eval metrics."""
+
+    def __new__(cls, examples: list[Example], records: list[ProblemRecord], processor, encoder: ChatEncoder,
+                config: Config):
+        from transformers import TrainerCallback
+
+        class _CheckpointEval(TrainerCallback):
+            def on_save(self, args, state, control, model=None, **kwargs):
+                metrics = evaluate_answers(model, processor, encoder, examples, records, config)
+                if metrics is not None and state.is_world_process_zero:
+                    state.log_history.append({"step": state.global_step, **metrics})
+                    path = Path(config.train.output_dir) / "metrics.jsonl"
+                    with path.open("a", encoding="utf-8") as out:
+                        out.write(json.dumps({"step": state.global_step, **metrics}) + "\n")
+                    print(f"[eval] step {state.global_step}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+
+        return _CheckpointEval()
+
+
+def evaluate_answers(model, processor, encoder: ChatEncoder, examples, records, config: Config) -> dict | None:
+    """Answer accuracy of greedy generations; each process takes its share and the counts are summed."""
+    import torch.distributed as dist
+    from model.answers import extract_answer, grade
+    from model.generation import GenerationOptions, generate
+    from model.loading import LoadedModel
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true" or os.environ.get("ACCELERATE_USE_FSDP") == "true":
+        return None  # sharded weights cannot generate rank by rank; eval loss still runs
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    chosen = list(zip(examples, records))[: config.eval.max_examples][rank::world]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loaded = LoadedModel(model=model, processor=processor, device=str(device), dtype=next(model.parameters()).dtype,
+                         attn_implementation=config.model.attn_implementation, base=config.model.path)
+    texts = generate(loaded, [e.messages for e, _ in chosen], GenerationOptions(max_new_tokens=config.eval.max_new_tokens),
+                     encoder.image_options, batch_size=config.eval.batch_size) if chosen else []
+    if was_training:
+        model.train()
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    correct = sum(bool(grade(extract_answer(text, r.choices), r.answer, r.choices,
+                             letters[r.answer_index] if r.answer_index is not None else None))
+                  for text, (_, r) in zip(texts, chosen))
+    counts = torch.tensor([correct, len(chosen)], dtype=torch.long, device=device)
+    if dist.is_initialized():
+        dist.all_reduce(counts)
+    correct, total = counts.tolist()
+    return {"eval_answer_accuracy": round(correct / total, 4) if total else 0.0, "eval_answer_n": total}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The recipe
+
+def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[Any] = ()) -> TrainResult:
+    from accelerate import PartialState
+    from transformers import AutoProcessor, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    started = time.time()
+    out = Path(config.train.output_dir)
+    checkpoints = out / "checkpoints"
+    # TrainingArguments first: it sets up the process group (gloo on CPU, NCCL on GPUs) that PartialState reports.
+    args = training_arguments(config, checkpoints, bool(config.data.eval_split))
+    state = PartialState()
+    main = state.is_main_process
+    say = print if main else (lambda *a, **k: None)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _check_output_dir(out, resume)
+    state.wait_for_everyone()
+    set_seed(config.train.seed)
+
+    stats = PrepareStats()
+    train_examples, _ = load_examples(config, config.data.train_split, stats)
+    if not train_examples:
+        raise ValueError(f"no usable training examples in {split_path(config.data.dir, config.data.train_split)}: "
+                         f"{stats.summary()}; first rejections: {stats.reasons}")
+
+    model_path: str | Path = config.model.path
+    if config.model.scratch is not None:
+        model_path = checkpoints / "init"
+        if main and not (model_path / "config.json").is_file():
+            from model.tiny import build_tiny_checkpoint
+
+            say(f"building a from-scratch model in {model_path} (tokenizer trained on {len(train_examples)} examples)")
+            build_tiny_checkpoint(model_path, seed=config.train.seed, corpus=scratch_corpus(train_examples),
+                                  **config.model.scratch)
+        state.wait_for_everyone()
+
+    processor = AutoProcessor.from_pretrained(str(model_path))
+    encoder = ChatEncoder(processor, config.model.min_pixels, config.model.max_pixels)
+    # Saved with the final model so that serving sizes images exactly as training did.
+    processor.image_processor.size = {"shortest_edge": encoder.image_options.min_pixels,
+                                      "longest_edge": encoder.image_options.max_pixels}
+    train_examples = measure_and_filter(train_examples, encoder, config.data.max_length, stats, progress=main)
+    say(f"train split {config.data.train_split!r}: {stats.summary()}")
+    if not train_examples:
+        raise ValueError(f"every example is longer than data.max_length={config.data.max_length}; raise it or "
+                         "lower model.max_pixels")
+
+    eval_dataset = eval_examples = eval_records = None
+    if config.data.eval_split:
+        eval_stats = PrepareStats()
+        eval_examples, eval_records = load_examples(config, config.data.eval_split, eval_stats)
+        eval_examples = measure_and_filter(eval_examples, encoder, config.data.max_length, eval_stats)
+        keep = {e.id for e in eval_examples}
+        eval_records = [r for r in eval_records if r.id in keep]
+        eval_dataset = SFTDataset(eval_examples[: config.eval.max_examples], encoder)
+        say(f"eval split {config.data.eval_split!r}: {eval_stats.summary()}")
+
+    model = apply_tuning(load_model(model_path, config), config)
+    table = trainable_table(model)
+    say(format_table(table))
+
+    data_info = {"dir": str(Path(config.data.dir).resolve()), "split": config.data.train_split,
+                 "target": config.data.target, **fingerprint(train_examples),
+                 "dropped_too_long": stats.dropped_too_long, "dropped_invalid": stats.dropped_invalid,
+                 "longest_kept": stats.longest_kept}
+
+    all_callbacks = [MetricsLog(out / "metrics.jsonl"), *callbacks]
+    if config.eval.every_checkpoint and eval_examples:
+        all_callbacks.append(CheckpointEval(eval_examples, eval_records, processor, encoder, config))
+    trainer = make_trainer(model, args, SFTDataset(train_examples, encoder), eval_dataset,
+                           SFTCollator(processor.tokenizer.pad_token_id), processor, config.train.seed,
+                           config.train.group_by_length, all_callbacks)
+
+    resume_from = None
+    if resume:
+        resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        say(f"resuming from {resume_from}" if resume_from else "--resume: no checkpoint yet, starting fresh")
+    output = trainer.train(resume_from_checkpoint=resume_from)
+
+    save_final(trainer, processor, config, model_path, out, data_info, table)
+    result = TrainResult(output_dir=str(out), steps=trainer.state.global_step, train_loss=output.training_loss,
+                         seconds=round(time.time() - started, 1), data=data_info, trainable=table)
+    if main:
+        (out / "train_summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+        say(f"done: {result.steps} steps in {result.seconds:.0f} s; final model in {out}")
+    return result
+
+
+def _check_output_dir(out: Path, resume: bool) -> None:
+    # A finished run's directory is never silently overwritten; an unfinished one is only continued with --resume.
+    if resume:
+        return
+    if (out / "train_summary.json").exists() or (out / "checkpoints").is_dir() and any(
+            p.name.startswith("checkpoint-") for p in (out / "checkpoints").iterdir()):
+        raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it, or choose another "
+                              "train.output_dir (or delete the directory)")
+
+
+def save_final(trainer, processor, config: Config, base_path, out: Path, data_info: dict, table) -> None:
+    """Weights (adapter + base reference, or full/merged weights), processor and chat template, resolved config,
+    data fingerprint; metrics.jsonl is already there."""
+    trainer.save_model(str(out))  # gathers sharded weights under FSDP / ZeRO-3; PEFT models write the adapter
+    if not trainer.is_world_process_zero():
+        trainer.accelerator.wait_for_everyone()
+        return
+    processor.save_pretrained(str(out))
+    (out / "training_args.bin").unlink(missing_ok=True)
+    (out / "train_config.yaml").write_text(
+        f"# resolved config of this run; retrain with: python train.py --config {out / 'train_config.yaml'}\n"
+        + dump_config(config), encoding="utf-8")
+    (out / "data_fingerprint.json").write_text(json.dumps(data_info, indent=2) + "\n", encoding="utf-8")
+    if config.tuning.mode == "lora":
+        _record_base(out, base_path)
+        if config.tuning.lora.merge:
+            merge_adapter(out)
+    trainer.accelerator.wait_for_everyone()
+
+
+def _record_base(out: Path, base_path) -> None:
+    # A local base is recorded as an absolute path so the adapter loads from any working directory.
+    adapter_config = out / "adapter_config.json"
+    data = json.loads(adapter_config.read_text(encoding="utf-8"))
+    base = Path(str(base_path)).expanduser()
+    data["base_model_name_or_path"] = str(base.resolve()) if base.exists() else str(base_path)
+    adapter_config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def merge_adapter(out: Path) -> None:
+    """Fold the adapter into its base and write full weights in `out`; the adapter moves to `out/adapter`."""
+    from model.loading import adapter_base as adapter_base_path, load_model as load_for_serving
+
+    adapter_dir = out / "adapter"
+    adapter_dir.mkdir(exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"):
+        if (out / name).exists():
+            shutil.move(str(out / name), str(adapter_dir / name))
+    base_config = Path(adapter_base_path(adapter_dir)) / "config.json"
+    dtype = "auto"
+    if base_config.is_file():  # keep the base's precision (a bf16 7B stays 15 GB, not 30)
+        saved = json.loads(base_config.read_text(encoding="utf-8"))
+        dtype = str(saved.get("dtype") or saved.get("torch_dtype") or "auto")
+    loaded = load_for_serving(None, adapter=adapter_dir, device="cpu", dtype=dtype, merge_adapter=True)
+    loaded.model.save_pretrained(str(out))
