@@ -86,9 +86,10 @@ def cmd_run(args) -> int:
         prompt_version=prompt_version(), data_fingerprint=fingerprint_file(args.data), base_url=args.base_url,
     )
     if settings.min_pixels is None or settings.max_pixels is None:
-        from model.images import ImageOptions
+        from model.images import ImageOptions, trained_image_options
 
-        defaults = ImageOptions()
+        # A checkpoint trained by train.py is evaluated with the image bounds it was trained with.
+        defaults = trained_image_options(args.adapter or args.model) if args.backend == "local" else ImageOptions()
         settings.min_pixels = settings.min_pixels or defaults.min_pixels
         settings.max_pixels = settings.max_pixels or defaults.max_pixels
     out_dir = Path(args.out)

@@ -33,7 +33,7 @@ class LocalBackend:
 
     def __init__(self, loaded, image_options: ImageOptions | None = None, batch_size: int = 8):
         self.loaded = loaded
-        self.image_options = image_options or ImageOptions()
+        self.image_options = image_options or loaded.image_options or ImageOptions()
         self.batch_size = batch_size
         self.name = f"local:{loaded.describe()}"
 

@@ -70,7 +70,7 @@ def conversation_images(conversation: list[dict]) -> list:
 def prepare_inputs(loaded, conversations: list[list[dict]], image_options: ImageOptions | None = None):
     """Render conversations with the processor's chat template and tokenize them, left-padded, on the model's
     device. Images go through model.images (safe open, RGB on white, qwen-vl-utils sizing)."""
-    options = image_options or ImageOptions()
+    options = image_options or getattr(loaded, "image_options", None) or ImageOptions()
     processor = loaded.processor
     texts, images = [], []
     for conversation in conversations:

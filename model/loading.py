@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.images import trained_image_options
+
 HOW_TO_GET_WEIGHTS = (
     "To get weights: on a machine with network run `hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR` "
     "and pass --model DIR; or build a tiny random checkpoint for tests with `python -m model.tiny DIR`."
@@ -51,6 +53,8 @@ class LoadedModel:
     base: str  # the base checkpoint (hub id or directory)
     adapter: str | None = None  # PEFT adapter directory applied on top of `base`, if any
     load_seconds: float = 0.0
+    # The image bounds to serve with: those the checkpoint was trained with (model.images.trained_image_options).
+    image_options: Any = None
     # Qwen2.5-VL keeps per-call state on the module (rope_deltas between prefill and decode steps), so two
     # generate() calls must not interleave on one model: model.generation holds this lock around each call.
     lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -285,6 +289,7 @@ def load_model(
         base=base_source.location,
         adapter=adapter_dir,
         load_seconds=time.perf_counter() - started,
+        image_options=trained_image_options(adapter_dir or (base_source.location if base_source.kind != "hub" else None)),
     )
 
 

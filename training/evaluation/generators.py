@@ -30,7 +30,7 @@ class LocalGenerator:
 
         self.loaded = load_model(model, adapter=adapter, device=device)
         self.options = GenerationOptions(max_new_tokens=max_new_tokens, do_sample=False)
-        defaults = ImageOptions()
+        defaults = self.loaded.image_options or ImageOptions()  # the bounds the checkpoint was trained with
         self.image_options = ImageOptions(min_pixels=min_pixels or defaults.min_pixels,
                                           max_pixels=max_pixels or defaults.max_pixels)
         self.batch_size = batch_size
