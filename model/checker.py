@@ -32,14 +32,15 @@ from typing import Any, Mapping
 import sympy
 
 from model.solution_format import Solution, Step
-from theorem_bank.safe_math import MathError, canonical_name, parse_relation, split_relation, to_sympy
+from theorem_bank.safe_math import MathError, canonical_name, name_of, parse_relation, split_relation, to_sympy
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
 MAX_EXEC_CHARS = 2000
 STEP_DEADLINE_S = 2.0   # a safety net: real steps take milliseconds, hostile ones are refused by size first
 _ARROW_RE = re.compile(r"=>|⇒|⟹|⟾|⇨|→|∴")
 _DECIMAL_RE = re.compile(r"\d\.\d")
-_PRECISION = 30
+_PRECISION = 30        # digits for values a verdict depends on (residues compared with 1e-12)
+_DISPLAY_PRECISION = 15  # digits for values only shown, ranked or used as a size: a double holds them
 
 
 @dataclass
@@ -48,6 +49,12 @@ class StepCheck:
     reason: str = ""
     expected: str | None = None      # the correct value of the concluded object, when it could be computed
     facts: dict[str, str] = field(default_factory=dict)   # object -> stated value established by this step
+    # The value executing the relation gives for the step's (last) conclusion: the stated value text when it
+    # satisfies the relation (verified, or wrong only because the relation is not the theorem's), the correct
+    # value when the stated one is wrong (exact text in the safe grammar, else a 12-digit decimal), None when
+    # nothing could be derived (unverifiable, or the relation has no real solution).
+    derived: str | None = None
+    derived_facts: dict[str, str] = field(default_factory=dict)   # object -> derived value, every conclusion
 
 
 class _Unverifiable(Exception):
@@ -67,11 +74,7 @@ class _Deadline:
 
 def _as_name(text: str) -> str | None:
     """The canonical object/role name if `text` is a single name, else None."""
-    try:
-        expr = to_sympy(text)
-    except MathError:
-        return None
-    return expr.name if isinstance(expr, sympy.Symbol) else None
+    return name_of(text)
 
 
 @dataclass
@@ -163,14 +166,15 @@ def _read_exec(text: str) -> tuple[list[str], list[_Conclusion]]:
 
 # --- numbers and solving ----------------------------------------------------------------------------
 
-def _numeric(expr: sympy.Expr) -> complex | None:
-    """A closed expression as a complex number (None if it has symbols or does not evaluate)."""
+def _numeric(expr: sympy.Expr, digits: int = _PRECISION) -> complex | None:
+    """A closed expression as a complex number (None if it has symbols or does not evaluate).
+    Rationals and Floats are converted directly; anything else is evaluated to `digits` digits."""
     if expr.free_symbols:
         return None
     try:
-        if expr.is_Rational:
+        if expr.is_Rational or expr.is_Float:
             return complex(float(expr))
-        value = expr.evalf(_PRECISION)
+        value = expr.evalf(digits)
         if value.is_Float or value.is_Rational:
             result = complex(float(value))
         else:
@@ -189,10 +193,13 @@ def _holds(eq: sympy.Eq, replacement: Mapping[sympy.Symbol, sympy.Expr], toleran
     difference = lhs - rhs
     if difference.is_Rational:
         return difference == 0
-    value, scale = _numeric(difference), [_numeric(lhs), _numeric(rhs)]
+    value = _numeric(difference)
     if value is None:
         return None
     # 30 significant digits are computed: a residue below 1e-12 of the sides' size is rounding, not error
+    if abs(value) <= tolerance:
+        return True   # the size of the sides is at least 1 in the comparison below: no need to evaluate it
+    scale = [_numeric(side, _DISPLAY_PRECISION) for side in (lhs, rhs)]
     return abs(value) <= tolerance * max([1.0] + [abs(v) for v in scale if v is not None])
 
 
@@ -214,24 +221,74 @@ def _solve_for(residual: sympy.Expr, target: sympy.Symbol, near: complex | None,
     real_roots = [r for r in roots if _is_real(r)]
 
     def rank(r: sympy.Expr) -> tuple[int, float]:
-        v = _numeric(r).real
+        v = _numeric(r, _DISPLAY_PRECISION).real
         return (0 if v > 0 else 1, abs(v - near.real) if near is not None else abs(v))
     return sorted(real_roots, key=rank)
 
 
 def _low_degree_roots(expr: sympy.Expr, t: sympy.Symbol) -> list[sympy.Expr] | None:
-    """Roots when expr is linear or quadratic in t (found by differentiating: cheap, no Poly); else None."""
-    d1 = expr.diff(t)
-    if t not in d1.free_symbols:
-        return [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
-    d2 = d1.diff(t)
-    if t in d2.free_symbols or d2 == 0:
+    """Roots when expr is linear or quadratic in t; else None."""
+    coefficients = _term_coefficients(expr, t)
+    if coefficients is False:
         return None
-    a, b, c = d2 / 2, d1.xreplace({t: 0}), expr.xreplace({t: 0})
+    if coefficients is not None:
+        a, d1 = coefficients[2], coefficients[1]
+        if a == 0:
+            return [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
+        b, c = d1, expr.xreplace({t: 0})
+    else:
+        # t sits inside a product or power (sqrt(2)*(t + 1), (t - 2)^2): differentiate, which is exact
+        # for any shape but costs about half a millisecond per derivative
+        d1 = expr.diff(t)
+        if t not in d1.free_symbols:
+            return [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
+        d2 = d1.diff(t)
+        if t in d2.free_symbols or d2 == 0:
+            return None
+        a, b, c = d2 / 2, d1.xreplace({t: 0}), expr.xreplace({t: 0})
     disc = b * b - 4 * a * c
     if disc.is_negative:
         return []
     return [(-b + sympy.sqrt(disc)) / (2 * a), (-b - sympy.sqrt(disc)) / (2 * a)]
+
+
+def _term_coefficients(expr: sympy.Expr, t: sympy.Symbol) -> dict[int, sympy.Expr] | None | bool:
+    """The derivatives' answer read off the terms, without differentiating (which costs from half a
+    millisecond to tens of milliseconds per call): {1: b, 2: a} when every term is c, c*t or c*t^2;
+    False when the terms show that expr is neither linear nor quadratic in t (c*t^3, c/t, sqrt(t),
+    sin(t)...); None when some term has another shape, (t - 2)^2 or sqrt(2)*(t + 1), and only
+    differentiating can tell."""
+    found: dict[int, list[sympy.Expr]] = {1: [], 2: []}
+    other = unsure = False
+    for term in sympy.Add.make_args(expr):
+        if t not in term.free_symbols:
+            continue
+        coefficient, rest = term.as_independent(t, as_Add=False)
+        if rest == t:
+            found[1].append(coefficient)
+        elif rest.is_Pow and rest.base == t and rest.exp == 2:
+            found[2].append(coefficient)
+        elif any(_not_polynomial(factor, t) for factor in sympy.Mul.make_args(rest)):
+            other = True
+        else:
+            unsure = True
+    if unsure:
+        return None
+    if other:
+        return False
+    return {power: sympy.Add(*parts) for power, parts in found.items()}
+
+
+def _not_polynomial(factor: sympy.Expr, t: sympy.Symbol) -> bool:
+    """A factor that no sum of other terms can turn into a polynomial part: f(t), t^-1, sqrt(t + 1), 2^t."""
+    if t not in factor.free_symbols:
+        return False
+    if isinstance(factor, sympy.Function):
+        return True
+    if factor.is_Pow:
+        exp = factor.exp
+        return t in exp.free_symbols or not exp.is_Integer or exp < 0 or (factor.base == t and exp > 2)
+    return False
 
 
 def _peeled_roots(expr: sympy.Expr, t: sympy.Symbol) -> list[sympy.Expr] | None:
@@ -312,10 +369,30 @@ def _tidy(x: float) -> sympy.Expr:
 def _show(value: sympy.Expr) -> str:
     text = str(value).replace("**", "^").replace("sqrt", "√").replace("pi", "π")
     if not value.is_Rational and not value.free_symbols:
-        approx = _numeric(value)
+        approx = _numeric(value, _DISPLAY_PRECISION)
         if approx is not None and not value.is_Float:
             text += f" ≈ {approx.real:.6g}"
     return text
+
+
+def _grammar_text(value: sympy.Expr) -> str:
+    """`value` as text that theorem_bank.safe_math reads back as the same number (parsed to make sure),
+    else as a 12-digit decimal. sympy's spelling is right for rationals, roots and pi, but its trig
+    functions take radians and its inverse trig functions answer in radians, unlike the grammar."""
+    if value.is_Rational:
+        return str(value)
+    # the grammar's asin(1/3) (degrees) is 180*asin(1/3)/pi in sympy: spell it back as asin(1/3)
+    inverse = {a: sympy.pi / 180 * sympy.Symbol(f"{a.func.__name__}({sympy.sstr(a.args[0])})")
+               for a in value.atoms(sympy.asin, sympy.acos, sympy.atan)}
+    text = sympy.sstr(value.xreplace(inverse)).replace("**", "^")
+    approx = _numeric(value)
+    try:
+        reread = _numeric(to_sympy(text)) if len(text) <= 200 else None
+    except Exception:  # noqa: BLE001 - only a nicer spelling is at stake, never the verdict
+        reread = None
+    if approx is not None and reread is not None and abs(reread - approx) <= 1e-12 * max(1.0, abs(approx)):
+        return text
+    return f"{approx.real:.12g}" if approx is not None else text
 
 
 # --- the relation of the theorem ----------------------------------------------------------------------
@@ -328,10 +405,9 @@ def _theorem_mismatch(theorem: dict, relations: list[str], binding: "_Binding") 
     theirs_texts = tuple(theorem.get("relations") or ())
     if not theirs_texts:
         return None
-    squashed = {_SQUASH.sub("", t) for t in theirs_texts}
+    squashed, theirs = _bank_relations(str(theorem.get("id", "")), theirs_texts)
     if all(_SQUASH.sub("", r) in squashed for r in relations):
         return None   # the theorem's relation written as in the bank: the usual case, no algebra needed
-    theirs = _role_residuals(theirs_texts)
     if theirs is None:
         return None   # a bank relation we cannot read is the bank's problem, not the step's
     role_names = set(theorem.get("roles") or ())
@@ -368,12 +444,16 @@ def _theorem_mismatch(theorem: dict, relations: list[str], binding: "_Binding") 
     return None
 
 
-@lru_cache(maxsize=256)
-def _role_residuals(texts: tuple[str, ...]) -> tuple[sympy.Expr, ...] | None:
+@lru_cache(maxsize=2048)
+def _bank_relations(theorem_id: str, texts: tuple[str, ...]
+                    ) -> tuple[frozenset[str], tuple[sympy.Expr, ...] | None]:
+    """A theorem's relations as squashed texts and as residuals over its roles (None if unreadable),
+    computed once per theorem id and relation texts: every step citing the theorem reuses them."""
+    squashed = frozenset(_SQUASH.sub("", t) for t in texts)
     try:
-        return tuple(eq.lhs - eq.rhs for text in texts for eq in parse_relation(text))
+        return squashed, tuple(eq.lhs - eq.rhs for text in texts for eq in parse_relation(text))
     except MathError:
-        return None
+        return squashed, None
 
 
 @lru_cache(maxsize=4096)
@@ -437,11 +517,13 @@ def _check_step(step: Step, bank: Any, known: Mapping) -> StepCheck:
     deadline.check("reading")
 
     facts: dict[str, str] = {}
+    derived: dict[str, str | None] = {}
     expected_texts: list[str] = []
     wrong: list[str] = []
     for conclusion in conclusions:
         target = binding.roles.get(conclusion.target, conclusion.target)
-        verdict, expected, stated = _check_conclusion(target, conclusion, relations, binding, deadline)
+        verdict, expected, stated, derived[target] = _check_conclusion(target, conclusion, relations, binding,
+                                                                       deadline)
         facts[target] = stated
         if verdict is not None:
             wrong.append(verdict)
@@ -452,11 +534,15 @@ def _check_step(step: Step, bank: Any, known: Mapping) -> StepCheck:
         mismatch = _theorem_mismatch(theorem, relations, binding)
         if mismatch:
             wrong.insert(0, mismatch)
+    last = derived[binding.roles.get(conclusions[-1].target, conclusions[-1].target)]
+    derived_facts = {obj: value for obj, value in derived.items() if value is not None}
     if wrong:
         return StepCheck(WRONG, "; ".join(filter(None, wrong + [unknown_note])),
-                         expected="; ".join(expected_texts) or None, facts=facts)
+                         expected="; ".join(expected_texts) or None, facts=facts, derived=last,
+                         derived_facts=derived_facts)
     reason = "the stated value satisfies the relation with the mapped values"
-    return StepCheck(VERIFIED, "; ".join(filter(None, [reason, unknown_note])), facts=facts)
+    return StepCheck(VERIFIED, "; ".join(filter(None, [reason, unknown_note])), facts=facts, derived=last,
+                     derived_facts=derived_facts)
 
 
 def _read_known(known: Mapping) -> dict[str, sympy.Expr]:
@@ -471,8 +557,8 @@ def _read_known(known: Mapping) -> dict[str, sympy.Expr]:
 
 
 def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str], binding: _Binding,
-                      deadline: _Deadline) -> tuple[str | None, str | None, str]:
-    """(reason if wrong else None, correct value text or None, stated value text)."""
+                      deadline: _Deadline) -> tuple[str | None, str | None, str, str | None]:
+    """(reason if wrong else None, correct value as shown or None, stated value text, derived value text)."""
     target_symbol = sympy.Symbol(target)
     others = {k: v for k, v in binding.values.items() if k != target}
     stated = to_sympy(conclusion.value_text, others)
@@ -514,13 +600,14 @@ def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str]
         deadline.check("verifying")
         candidates = _solve_for(eq.lhs - eq.rhs, target_symbol, near, deadline)
         if not candidates:
-            return f"{shown} = {stated_text} does not satisfy the relation", None, stated_text
+            return f"{shown} = {stated_text} does not satisfy the relation", None, stated_text, None
         best = candidates[0]
         if tolerance is not None and near is not None and abs(_numeric(best).real - near.real) <= tolerance:
             continue
         expected = _show(best)
-        return f"{shown} = {stated_text} is wrong: the relation gives {shown} = {expected}", expected, stated_text
-    return None, None, stated_text
+        return (f"{shown} = {stated_text} is wrong: the relation gives {shown} = {expected}", expected, stated_text,
+                _grammar_text(best))
+    return None, None, stated_text, stated_text
 
 
 def check_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:

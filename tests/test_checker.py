@@ -7,6 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import checker
 from model.checker import StepCheck, check_solution, check_step
 from model.solution_format import Step, parse
 from theorem_bank.safe_math import to_sympy
@@ -230,3 +231,75 @@ def test_check_step_always_returns_a_verdict(exec_text, map_text):
     result = check_step(Step("linear_pair", map=map_text, exec=exec_text), bank=BANK)
     assert result.status in ("verified", "wrong", "unverifiable")
     assert result.reason
+
+
+# FormalGeo pid 5842 as the data builder writes it: ∠CAB = atan(1/3) is a number of degrees
+LAW_OF_SINES = "a = AB; angle_a = ∠BCA = 90°; b = BC = 2; angle_b = ∠CAB = atan(1/3)"
+
+
+def test_an_inverse_trig_value_in_the_map_is_read_in_degrees_inside_sin():
+    exec_text = "a / sin(angle_a) = b / sin(angle_b) => AB = {}"
+    right = check_step(Step("law_of_sines", map=LAW_OF_SINES, exec=exec_text.format("2*sqrt(10)")))
+    assert right.status == "verified", right.reason
+    wrong = check_step(Step("law_of_sines", map=LAW_OF_SINES, exec=exec_text.format("6")))
+    assert wrong.status == "wrong" and wrong.expected.startswith("2*√(10)"), wrong.reason
+    assert sympy.simplify(to_sympy(wrong.derived) - 2 * sympy.sqrt(10)) == 0
+
+
+@pytest.mark.parametrize("theorem, map_text, exec_text, status, derived", [
+    ("linear_pair", LP, "angle1 + angle2 = 180° => ∠GHC = 130°", V, "130°"),      # verified: the stated text
+    ("linear_pair", LP, "angle1 + angle2 = 180° => ∠GHC = 120°", W, "130"),       # wrong: the correct value
+    ("pythagorean_theorem", PY2, "a^2 + b^2 = c^2 => AB = 3", W, "2*sqrt(2)"),     # exact, in the grammar
+    ("pythagorean_theorem", PY2, "a^2 + b^2 = c^2 => AB = 2.83", V, "2.83"),       # rounded, within its digits
+    ("right_triangle_sine", SIN, "sin(angle) = opposite / hypotenuse => ∠A = 20°", W, "30"),
+    ("right_triangle_sine", "angle = ∠A; opposite = BC = 1; hypotenuse = AB = 3",  # the grammar's asin is degrees
+     "sin(angle) = opposite / hypotenuse => ∠A = 20°", W, "asin(1/3)"),
+    ("linear_pair", LP, "angle2 = angle1 => ∠GHC = 50°", W, "50°"),              # satisfies the relation it states
+    ("linear_pair", LP, "a + b = 180 => 2x = 5", U, None),
+])
+def test_step_check_carries_the_derived_value(theorem, map_text, exec_text, status, derived):
+    result = check_step(Step(theorem, map=map_text, exec=exec_text), bank=BANK)
+    assert result.status == status, result.reason
+    assert result.derived == derived
+    if derived is not None:
+        assert result.derived_facts and list(result.derived_facts.values())[-1] == derived
+
+
+def test_derived_values_cover_every_conclusion_and_read_back_as_numbers():
+    result = check_step(Step("isosceles_base_angles", map="base_angle1 = ∠B = 65°; base_angle2 = ∠C = 65°",
+                             exec="base_angle2 = base_angle1 => ∠C = 60°; ∠B = 65°"))
+    assert result.status == "wrong"
+    assert result.derived_facts == {"∠C": "65", "∠B": "65°"} and result.derived == "65°"
+    for map_text, exec_text, value in [
+            ("angle = ∠A; opposite = BC = 2; adjacent = AC = 3", "tan(angle) = opposite / adjacent => ∠A = 30°",
+             sympy.atan(sympy.Rational(2, 3)) * 180 / sympy.pi),
+            ("r = OA; area = S = 10", "area = pi * r^2 => OA = 2", sympy.sqrt(10 / sympy.pi))]:
+        derived = check_step(Step("x", map=map_text, exec=exec_text)).derived
+        assert abs(float(to_sympy(derived)) - float(value)) < 1e-9, derived
+
+
+@pytest.mark.parametrize("residual", ["t - 7", "3*t/4 + sqrt(2)", "t^2 - 2", "2*t^2 + 3*t - 5", "sqrt(2)*(t + 1) - 4",
+                                      "(t - 2)^2 - 9", "(t + 1)^3 - t^3 - 7", "1/t - 2", "t^3 - 8", "sqrt(t) - 3",
+                                      "sin(t) - 1/2", "tan(t) - 1", "2^t - 8", "t*sin(t)", "5"])
+def test_low_degree_roots_read_off_the_terms_agree_with_differentiating(residual):
+    t = sympy.Symbol("t")
+    expr = to_sympy(residual)
+    d1 = expr.diff(t)
+    if t not in d1.free_symbols:
+        want = [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
+    else:
+        d2 = d1.diff(t)
+        if t in d2.free_symbols or d2 == 0:
+            want = None
+        else:
+            a, b, c = d2 / 2, d1.xreplace({t: 0}), expr.xreplace({t: 0})
+            want = [(-b + sympy.sqrt(b * b - 4 * a * c)) / (2 * a), (-b - sympy.sqrt(b * b - 4 * a * c)) / (2 * a)]
+    assert checker._low_degree_roots(expr, t) == want
+
+
+def test_bank_relations_are_parsed_once_per_theorem():
+    checker._bank_relations.cache_clear()
+    for value in ("130°", "120°", "130°"):   # the Exec is not written as in the bank: the bank relation is needed
+        check_step(Step("linear_pair", map=LP, exec=f"angle2 = 180° - angle1 => ∠GHC = {value}"), bank=BANK)
+    info = checker._bank_relations.cache_info()
+    assert info.misses == 1 and info.hits == 2

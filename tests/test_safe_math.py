@@ -7,7 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theorem_bank.safe_math import (MathError, canonical_name, parse_relation, split_relation, symbol_for,
+from theorem_bank.safe_math import (MathError, canonical_name, name_of, parse_relation, split_relation, symbol_for,
                                     to_sympy)
 
 SEEDS = Path(__file__).resolve().parents[1] / "theorem_bank" / "seeds" / "geometry_core.yaml"
@@ -96,6 +96,31 @@ def test_values_are_substituted_while_building():
     assert to_sympy("angle1 + angle2", {"angle1": 50, "angle2": "60°"}) == 110
     assert to_sympy("∠CBA * 2", {"∠ABC": 30}) == 60
     assert to_sympy("x + 1", {S("x"): sympy.Rational(1, 2)}) == sympy.Rational(3, 2)
+
+
+def test_trig_units_are_decided_by_the_written_argument_not_the_substituted_value():
+    # FormalGeo pid 5842: ∠CAB = atan(1/3) is built as 180*atan(1/3)/pi degrees; sin(angle_b) must still read it
+    # in degrees (it used to see the pi of the value and take radians, giving AB ≈ -4.96 instead of 2*sqrt(10))
+    assert sympy.simplify(to_sympy("sin(angle_b)", {"angle_b": "atan(1/3)"}) - sqrt(10) / 10) == 0
+    assert sympy.simplify(to_sympy("tan(atan(1/3))") - sympy.Rational(1, 3)) == 0
+    assert sympy.simplify(to_sympy("2 / sin(angle_b)", {"angle_b": "atan(1/3)"}) - 2 * sqrt(10)) == 0
+    # a value is a number of degrees even when it contains pi; the text "pi" alone means radians
+    assert to_sympy("cos(x)", {"x": pi}) == sympy.cos(pi ** 2 / 180)
+    assert to_sympy("sin(x * pi / 180)", {"x": 30}) == sympy.Rational(1, 2)
+    assert to_sympy("sin(π/6) + cos(60)") == 1
+    assert to_sympy("tan(∠A)", {"∠A": 45}) == 1
+
+
+@pytest.mark.parametrize("text, name", [("∠CBA", "∠ABC"), (" BA ", "AB"), ("angle1", "angle1"), ("(AB)", "AB"),
+                                        ("+x", "x"), ("1*x", "x"), ("x°", "x"), ("2", None), ("pi", None),
+                                        ("a + b", None), ("-x", None), ("sin", None), ("sin(x", None), ("", None)])
+def test_name_of_agrees_with_building_the_expression(text, name):
+    assert name_of(text) == name
+    try:
+        built = to_sympy(text)
+    except MathError:
+        built = None
+    assert (built.name if isinstance(built, sympy.Symbol) else None) == name
 
 
 def test_relations_split_and_stay_unevaluated():

@@ -6,7 +6,7 @@ import pytest
 from model.checker import check_solution
 from model.solution_format import parse
 from training.records import ProblemRecord
-from training.targets import answer_line, plain_step, target_text, theorem_name
+from training.targets import answer_line, plain_step, target_text, theorem_name, theorem_roles
 
 STEPS = [
     {"theorem": "parallel_corresponding_angles", "cond": "AB ∥ CD; EF crosses AB at G and CD at H",
@@ -85,3 +85,40 @@ def test_theorem_names_come_from_the_bank_when_given():
     assert "Theorem: parallel_corresponding_angles\n" in text    # unknown to this bank: no name
     assert theorem_name("linear_pair") == "Angles forming a straight line"
     assert theorem_name("not_a_theorem") == ""
+
+
+def test_plain_uses_the_records_solution_when_it_is_set_even_with_steps():
+    # the curriculum and the FormalGeo builder write record.solution over the problem's own objects
+    r = record(solution="∠GHD = ∠EGB = 50°, so ∠GHC = 180° - 50° = 130°.")
+    assert target_text(r, "plain") == "∠GHD = ∠EGB = 50°, so ∠GHC = 180° - 50° = 130°.\nAnswer: 130° (B)"
+    assert target_text(record(solution="  "), "plain").startswith("∠GHD = ∠EGB, ∠EGB = 50°, so ∠GHD = 50°.\n")
+
+
+def test_plain_replaces_roles_with_objects_in_an_exec_without_an_arrow():
+    step = {"theorem": "vertical_angles", "map": "angle1 = ∠AOC = 35°; angle2 = ∠BOD", "exec": "angle2 = angle1"}
+    assert plain_step(step) == "∠BOD = ∠AOC, ∠AOC = 35°."
+    assert plain_step({"theorem": "parallel_lines", "map": "", "exec": "AB ∥ CD"}) == "AB ∥ CD."
+
+
+def test_plain_never_swaps_an_object_name_for_its_value():
+    # an "object = value" Map entry (FormalGeo writes these when the bank relation does not fit) keeps the name
+    step = {"theorem": "similar_triangles_side_ratio", "map": "AB = 120; DE = 60",
+            "exec": "AB = DE*ratio_ABC_DEF => ratio_ABC_DEF = 2"}
+    assert plain_step(step) == "AB = DE*ratio_ABC_DEF, AB = 120, DE = 60, so ratio_ABC_DEF = 2."
+    # lower-case objects too: only the theorem's own roles are replaced by values
+    step = {"theorem": "linear_pair", "map": "x = 40; angle1 = ∠ABD; angle2 = ∠DBC = 140°",
+            "exec": "angle1 + angle2 = 180° => ∠ABD = 40°"}
+    assert plain_step(step) == "∠ABD + ∠DBC = 180°, x = 40, ∠DBC = 140°, so ∠ABD = 40°."
+    assert theorem_roles("polygon_interior_angle_sum") == {"n", "total"}
+
+
+def test_plain_reads_role_names_from_the_bank_when_given():
+    class Bank:
+        def get(self, theorem_id):
+            return {"name": "Sum", "roles": {"k": {}, "s": {}}} if theorem_id == "made_up_sum" else None
+
+    step = {"theorem": "made_up_sum", "map": "k = 4; s = AB", "exec": "s = k + 1 => AB = 5"}
+    assert plain_step(step, Bank()) == "AB = 4 + 1, so AB = 5."
+    assert plain_step(step) == "AB = k + 1, k = 4, so AB = 5."        # unknown theorem: k may be an object
+    r = record(steps=[step], solution=None, answer="5", choices=None, answer_index=None)
+    assert target_text(r, "plain", bank=Bank()) == "AB = 4 + 1, so AB = 5.\nAnswer: 5"

@@ -8,8 +8,10 @@ of that expression that accepts only arithmetic node types and a fixed function 
 (length, tokens, nesting, digits, exponents, factorial arguments) are capped before sympy builds
 anything, so a hostile expression fails fast instead of eating the CPU of a worker thread.
 
-Conventions: angles are numbers of degrees, so `50°` is 50 and `sin(30)` is sin of 30 degrees
-(an argument that mentions pi is taken in radians); inverse trig functions answer in degrees.
+Conventions: angles are numbers of degrees, so `50°` is 50 and `sin(30)` is sin of 30 degrees;
+inverse trig functions answer in degrees. Whether a sin/cos/tan argument is in radians is decided
+from its WRITTEN text (it mentions pi or π), never from the built value: a substituted value such
+as ∠B = atan(1/3) (built as 180*atan(1/3)/pi degrees) is a number of degrees like any other.
 """
 from __future__ import annotations
 
@@ -46,7 +48,12 @@ _SEGMENT_RE = re.compile(rf"^({_POINT})({_POINT})$")
 
 def canonical_name(name: str) -> str:
     """The one spelling of a geometric object: ∠CBA -> ∠ABC, BA -> AB; anything else as written."""
-    s = re.sub(r"\s+", "", str(name))
+    return _canonical_name(str(name))
+
+
+@lru_cache(maxsize=8192)   # called for every value substituted into every expression
+def _canonical_name(name: str) -> str:
+    s = re.sub(r"\s+", "", name)
     if s.startswith("∠"):
         body = s[1:]
         points = _POINT_RE.findall(body)
@@ -371,17 +378,15 @@ def _power(base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
     return sympy.Pow(base, exp)
 
 
-def _degrees_to_radians(arg: sympy.Expr) -> sympy.Expr:
-    return arg if arg.has(sympy.pi) else arg * sympy.pi / 180
+def _mentions_pi(node: ast.expr, slots: Mapping[str, tuple[str, str]]) -> bool:
+    """Does the written text of this argument contain pi/π? (Decided on the text, before substitution.)"""
+    return any(isinstance(n, ast.Name) and slots.get(n.id) == ("const", "pi") for n in ast.walk(node))
 
 
-def _call(name: str, arg: sympy.Expr) -> sympy.Expr:
-    if name == "sin":
-        return sympy.sin(_degrees_to_radians(arg))
-    if name == "cos":
-        return sympy.cos(_degrees_to_radians(arg))
-    if name == "tan":
-        return sympy.tan(_degrees_to_radians(arg))
+def _call(name: str, arg: sympy.Expr, radians: bool = False) -> sympy.Expr:
+    if name in ("sin", "cos", "tan"):
+        angle = arg if radians else arg * sympy.pi / 180
+        return {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan}[name](angle)
     if name == "asin":
         return sympy.asin(arg) * 180 / sympy.pi
     if name == "acos":
@@ -431,7 +436,8 @@ def _build(node: ast.expr, slots: Mapping[str, tuple[str, str]], values: Mapping
             raise MathError("only the functions " + ", ".join(sorted(FUNCTIONS)) + " may be called")
         if len(node.args) != _ARITY[node.func.id]:
             raise MathError(f"{node.func.id} takes {_ARITY[node.func.id]} argument(s), got {len(node.args)}")
-        return _call(node.func.id, _build(node.args[0], slots, values, depth + 1))
+        argument = node.args[0]
+        return _call(node.func.id, _build(argument, slots, values, depth + 1), _mentions_pi(argument, slots))
     if isinstance(node, ast.Name) and node.id in slots:
         kind, text = slots[node.id]
         if kind == "num":
@@ -459,6 +465,21 @@ def to_sympy(text: str, values: Mapping | None = None) -> sympy.Expr:
     size guards also cover what substitution produces."""
     tree, slots = _parse_cached(text)
     return _build(tree, dict(slots), _canonical_values(values))
+
+
+@lru_cache(maxsize=8192)
+def name_of(text: str) -> str | None:
+    """The canonical name when `text` reads as one object or role name ("∠CBA " -> "∠ABC"), else None.
+    A bare name is read off the parse tree without building sympy objects (cheap enough to call per
+    Map entry); anything else is built, so "+x" or "1*x" still count as the name x."""
+    try:
+        tree, slots = _parse_cached(text)
+        if isinstance(tree, ast.Name) and dict(slots).get(tree.id, ("",))[0] == "sym":
+            return dict(slots)[tree.id][1]
+        expr = _build(tree, dict(slots), {})
+    except MathError:
+        return None
+    return expr.name if isinstance(expr, sympy.Symbol) else None
 
 
 _RELATION_SPLIT = re.compile(r"(?<![=<>!＝])[=＝≈](?![=>＝])")
