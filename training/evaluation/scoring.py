@@ -91,21 +91,9 @@ def tutor_answer(steps, checks) -> str | None:
     """
     if not steps or not checks:
         return None
-    last = checks[-1]
-    stated = [str(v) for v in (getattr(last, "facts", None) or {}).values()]
-    if last.status == "unverifiable" or not stated:
-        return None
-    if last.status == "verified":
-        return stated[-1]  # the stated value satisfies the executed relation: it IS the derived value
-    # wrong: `expected` lists the values the relations give for the conclusions that were wrong ("; "-joined)
-    expected = [part.strip() for part in (last.expected or "").split("; ") if part.strip()]
-    if expected and (len(stated) == 1 or len(expected) == len(stated)):
-        return expected[-1]
-    if not expected and "is wrong" not in last.reason and "does not satisfy" not in last.reason:
-        # every conclusion satisfies its relation; the step is wrong for another reason (e.g. the relation
-        # is not the cited theorem's), so executing the relation still yields the stated value
-        return stated[-1]
-    return None
+    # The checker states the value it derived for the last conclusion: the stated one when it satisfies the
+    # executed relation, the correct one when it does not, None when the step cannot be executed.
+    return checks[-1].derived
 
 
 def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[str, str] | None = None) -> dict[str, Any]:
