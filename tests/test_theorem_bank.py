@@ -304,3 +304,51 @@ def test_cli_add_rejects_wrong_example_without_changes(tmp_path, monkeypatch, ca
     assert cli_main(["--db", str(db), "add", str(bad)]) == 2
     assert "field 'examples[0]' does not satisfy" in capsys.readouterr().err
     assert db.read_bytes() == before
+
+
+# -- learned scorer ----------------------------------------------------------------------------------
+def test_shipped_learned_scorer_is_small_derived_statistics(seeds):
+    from theorem_bank.learn import WEIGHTS_PATH, LearnedScorer, features
+
+    scorer = LearnedScorer.load()
+    assert scorer is not None, f"{WEIGHTS_PATH} is missing; run python -m theorem_bank.learn --data ..."
+    assert WEIGHTS_PATH.stat().st_size < 400_000
+    assert "train" in scorer.meta["source"] and "theorem_bank.learn" in scorer.meta["command"]
+    assert set(scorer.labels) <= {t["id"] for t in seeds}
+    # Only short n-grams of class tokens (point names and numbers abstracted), never problem sentences.
+    assert all(len(f.split()) <= 3 and "ABC" not in f for f in scorer.index)
+    assert "parallel" in features("DE∥BC") and "PP parallel PP" in features("DE∥BC")
+
+
+def test_learned_scorer_reads_notation(bank):
+    ids = [h.id for h in bank.retrieve("As shown in the diagram, DE∥BC, ∠ADE=50°. Find ∠ABC.", k=3, mode="learned")]
+    assert any(i.startswith("parallel") for i in ids)
+    ids = [h.id for h in bank.retrieve("As shown in the diagram, AB is the diameter of ⊙O, ∠BAC=30°. Find ∠ABC.",
+                                       k=5, mode="learned")]
+    assert "angle_in_semicircle" in ids or "inscribed_angle_theorem" in ids
+
+
+def test_learned_scorer_training_learns_a_toy_association():
+    from theorem_bank.learn import fit
+
+    items = [(f"AB∥CD, ∠{i}=50°. Find x.", {"parallel_corresponding_angles"}) for i in range(8)]
+    items += [(f"⊙O has radius {i}. Find the area.", {"circle_area"}) for i in range(8)]
+    scorer = fit(items, min_df=2, steps=60)
+    assert scorer.rank("EF∥GH. Find ∠1.", 1)[0][0] == "parallel_corresponding_angles"
+    assert scorer.rank("the radius of ⊙P is 3", 1)[0][0] == "circle_area"
+
+
+def test_hybrid_uses_the_learned_scorer_for_geometry_only(bank_path):
+    with_learned = open_bank(bank_path, dense=False)
+    without = open_bank(bank_path, dense=False, learned=False)
+    geometry = "As shown in the diagram, ∠DBC=60°, DE∥BC. Find ∠CED."
+    assert [h.id for h in with_learned.retrieve(geometry, k=10)] != [h.id for h in without.retrieve(geometry, k=10)]
+    algebra = "how many ways to choose a committee of 3 from 10 people"
+    assert [h.id for h in with_learned.retrieve(algebra, k=5)] == [h.id for h in without.retrieve(algebra, k=5)]
+    assert with_learned.retrieve("vieta", k=3, domain="algebra", mode="learned") == []
+
+
+def test_a_theorem_named_inside_the_query_comes_first(bank):
+    assert bank.retrieve("use the law of cosines to find the third side", k=3)[0].id == "law_of_cosines"
+    hits = bank.retrieve("In right triangle ABC, find the hypotenuse by the Pythagorean theorem", k=3)
+    assert hits[0].id == "pythagorean_theorem"

