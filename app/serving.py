@@ -44,15 +44,36 @@ class ServingConfig:
 class Tutor:
     """One model behind the app: `stream_messages(messages) -> Iterator[str]` yields text increments."""
 
-    def __init__(self, stream_messages: Callable[[list[dict]], Iterator[str]], identity: dict):
+    def __init__(self, stream_messages: Callable[[list[dict]], Iterator[str]], identity: dict,
+                 prompt_theorems: int | None = None):
         self.stream_messages = stream_messages
         self.identity = identity
+        # How many retrieved theorems the model's prompt lists: as many as it saw in training (None: all given).
+        self.prompt_theorems = prompt_theorems
 
     def stream(self, question: str, choices=None, image=None, theorems=()) -> Iterator[str]:
         from model.prompting import build_messages
 
-        messages = build_messages(question, choices=choices, image=image, theorems=theorems)
+        shown = list(theorems) if self.prompt_theorems is None else list(theorems)[: self.prompt_theorems]
+        messages = build_messages(question, choices=choices, image=image, theorems=shown)
         yield from self.stream_messages(messages)
+
+
+def trained_prompt_theorems(checkpoint) -> int | None:
+    """`data.prompt_theorems` of a checkpoint trained by train.py (its train_config.yaml), else None.
+
+    A model trained with no theorems in its prompt (the demo model) must be served that way too; the theorem
+    cards are still shown to the student."""
+    import yaml
+
+    path = Path(checkpoint) / "train_config.yaml" if checkpoint else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("prompt_theorems")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) else None
 
 
 def tiny_fallback_dir() -> Path:
@@ -99,7 +120,8 @@ def open_tutor(config: ServingConfig) -> Tutor:
     options = GenerationOptions(max_new_tokens=config.max_new_tokens)
     identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
                 "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
-    return Tutor(lambda messages: backend.stream(messages, options), identity)
+    return Tutor(lambda messages: backend.stream(messages, options), identity,
+                 prompt_theorems=trained_prompt_theorems(config.adapter or path))
 
 
 def _openai_tutor(config: ServingConfig) -> Tutor:
