@@ -92,6 +92,10 @@ def cmd_run(args) -> int:
         defaults = trained_image_options(args.adapter or args.model) if args.backend == "local" else ImageOptions()
         settings.min_pixels = settings.min_pixels or defaults.min_pixels
         settings.max_pixels = settings.max_pixels or defaults.max_pixels
+    if args.point_names == "rename" and args.backend == "local":
+        from model.point_names import load_alphabet
+
+        settings.point_letters = load_alphabet(args.adapter or args.model)
     out_dir = Path(args.out)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +185,9 @@ def main(argv=None) -> int:
     run.add_argument("--min-pixels", type=int, default=None)
     run.add_argument("--max-pixels", type=int, default=None)
     run.add_argument("--text-only", action="store_true", help="ignore diagrams even where they exist")
+    run.add_argument("--point-names", choices=("rename", "keep"), default="rename",
+                     help="rename point letters a from-scratch checkpoint never saw (its point_names.json) into "
+                          "ones it knows, as the tutor does; keep: show them as written")
     run.add_argument("--device", default="auto")
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

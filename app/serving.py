@@ -46,18 +46,23 @@ class Tutor:
     """One model behind the app: `stream_messages(messages) -> Iterator[str]` yields text increments."""
 
     def __init__(self, stream_messages: Callable[[list[dict]], Iterator[str]], identity: dict,
-                 prompt_theorems: int | None = None):
+                 prompt_theorems: int | None = None, point_letters: str | None = None):
         self.stream_messages = stream_messages
         self.identity = identity
         # How many retrieved theorems the model's prompt lists: as many as it saw in training (None: all given).
         self.prompt_theorems = prompt_theorems
+        # The point letters a from-scratch model was trained on; the student's others are renamed into them.
+        self.point_letters = point_letters
 
     def stream(self, question: str, choices=None, image=None, theorems=()) -> Iterator[str]:
+        from model.point_names import plan_renaming
         from model.prompting import build_messages
 
         shown = list(theorems) if self.prompt_theorems is None else list(theorems)[: self.prompt_theorems]
-        messages = build_messages(question, choices=choices, image=image, theorems=shown)
-        yield from self.stream_messages(messages)
+        renaming = plan_renaming([question, *(choices or [])], self.point_letters)
+        messages = build_messages(renaming.rename(question), choices=[renaming.rename(c) for c in choices]
+                                  if choices else None, image=image, theorems=shown)
+        yield from renaming.restore_stream(self.stream_messages(messages))
 
 
 def trained_prompt_theorems(checkpoint) -> int | None:
@@ -112,6 +117,7 @@ def open_tutor(config: ServingConfig) -> Tutor:
     from model.backends import LocalBackend
     from model.generation import GenerationOptions
     from model.loading import load_model
+    from model.point_names import load_alphabet
 
     path, extra = resolve_model(config)
     # The demo model is small: CPU answers fast and leaves a GPU (if any) to other work.
@@ -122,7 +128,8 @@ def open_tutor(config: ServingConfig) -> Tutor:
     identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
                 "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
     return Tutor(lambda messages: backend.stream(messages, options), identity,
-                 prompt_theorems=trained_prompt_theorems(config.adapter or path))
+                 prompt_theorems=trained_prompt_theorems(config.adapter or path),
+                 point_letters=load_alphabet(config.adapter or path))
 
 
 def _openai_tutor(config: ServingConfig) -> Tutor:

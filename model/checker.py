@@ -84,7 +84,9 @@ class _Binding:
     notes: list[str]
 
 
-def _read_map(text: str, known: Mapping[str, sympy.Expr]) -> _Binding:
+def _read_map(text: str, known: Mapping[str, sympy.Expr], keep_known: bool = False) -> _Binding:
+    """Roles and values of a Map line. With `keep_known`, a value the Map writes for an object that `known`
+    already holds is ignored: the executed value from an earlier step wins over the model's own arithmetic."""
     roles: dict[str, str] = {}
     values: dict[str, sympy.Expr] = dict(known)
     notes: list[str] = []
@@ -111,7 +113,9 @@ def _read_map(text: str, known: Mapping[str, sympy.Expr]) -> _Binding:
             role, obj = obj, role  # "∠EGB = angle1 = 50°"
         if obj is not None:
             roles[role] = obj
-        if value_text is not None:
+        if value_text is not None and keep_known and (obj or role) in known:
+            notes.append(f"value of {obj or role} taken from the earlier step, not the Map's {value_text.strip()[:20]!r}")
+        elif value_text is not None:
             try:
                 value = to_sympy(value_text, {k: v for k, v in values.items() if k != (obj or role)})
             except MathError as err:
@@ -488,10 +492,11 @@ def _implies(a: sympy.Expr, b: sympy.Expr, deadline: _Deadline) -> bool:
 
 # --- checking -----------------------------------------------------------------------------------------
 
-def check_step(step: Step, bank: Any = None, known: dict | None = None) -> StepCheck:
-    """Check one step. `known` maps object names (e.g. "∠GHD") to values established earlier."""
+def check_step(step: Step, bank: Any = None, known: dict | None = None, carry: bool = False) -> StepCheck:
+    """Check one step. `known` maps object names (e.g. "∠GHD") to values established earlier; with `carry` they
+    override the values the Map writes for the same objects (see execute_solution)."""
     try:
-        return _check_step(step, bank, known or {})
+        return _check_step(step, bank, known or {}, carry)
     except _Unverifiable as err:
         return StepCheck(UNVERIFIABLE, str(err))
     except MathError as err:
@@ -500,7 +505,7 @@ def check_step(step: Step, bank: Any = None, known: dict | None = None) -> StepC
         return StepCheck(UNVERIFIABLE, f"could not be checked ({type(err).__name__}: {str(err)[:80]})")
 
 
-def _check_step(step: Step, bank: Any, known: Mapping) -> StepCheck:
+def _check_step(step: Step, bank: Any, known: Mapping, carry: bool = False) -> StepCheck:
     deadline = _Deadline(STEP_DEADLINE_S)
     theorem = None
     if bank is not None and step.theorem:
@@ -512,7 +517,7 @@ def _check_step(step: Step, bank: Any, known: Mapping) -> StepCheck:
     if not (step.exec or "").strip():
         return StepCheck(UNVERIFIABLE, "; ".join(filter(None, ["no Exec to check", unknown_note])))
 
-    binding = _read_map(step.map, _read_known(known))
+    binding = _read_map(step.map, _read_known(known), keep_known=carry)
     relations, conclusions = _read_exec(step.exec)
     deadline.check("reading")
 
@@ -624,4 +629,25 @@ def check_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
                 continue
             if known[obj].free_symbols:
                 del known[obj]
+    return results
+
+
+def execute_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
+    """The tutor's own run of the chain: every step's Exec relation is executed with its Map bindings, and an
+    object an earlier step concluded carries the value that step's execution gave, not the number the model
+    wrote for it. The model chooses the theorems and binds their roles; sympy does the arithmetic. The last
+    step's `derived` is the tutor's answer. Verdicts here judge the chain, not the model's own writing: use
+    check_solution for the badges on the steps the model wrote."""
+    known: dict[str, sympy.Expr] = {}
+    results = []
+    for step in solution.steps:
+        result = check_step(step, bank, known, carry=True)
+        results.append(result)
+        for obj, value_text in result.derived_facts.items():
+            try:
+                value = to_sympy(value_text, known)
+            except MathError:
+                continue
+            if not value.free_symbols:
+                known.setdefault(obj, value)
     return results

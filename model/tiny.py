@@ -138,21 +138,35 @@ class TinySize:
         return [temporal, height, half - temporal - height]
 
 
-def train_tokenizer(corpus, vocab_size: int):
-    """A byte-level BPE (Qwen2's pre-tokenizer split and byte alphabet) with Qwen's special tokens."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
-    from tokenizers.models import BPE
-    from tokenizers.trainers import BpeTrainer
+# A capital letter not followed by a small one is a point name's letter (D, H and E in "∠DHE"): each is its own
+# pre-token, so BPE never learns merges like "DHE". A small model cannot copy an unseen multi-letter token from
+# the question into its steps, but it learns to copy single letters; whole words ("Theorem", "Map") still merge.
+POINT_LETTER_REGEX = r"\p{Lu}(?!\p{Ll})"
+
+
+def pre_tokenizer():
+    """Qwen2's pre-tokenizer split and byte alphabet, with every point-name letter isolated first."""
+    from tokenizers import Regex, pre_tokenizers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
-    tokenizer = Tokenizer(BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+    return pre_tokenizers.Sequence(
         [
+            pre_tokenizers.Split(Regex(POINT_LETTER_REGEX), behavior="isolated", invert=False),
             pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
+
+
+def train_tokenizer(corpus, vocab_size: int):
+    """A byte-level BPE over `pre_tokenizer()` with Qwen's special tokens."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+
+    tokenizer = Tokenizer(BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizer()
     tokenizer.decoder = decoders.ByteLevel()
     trainer = BpeTrainer(
         vocab_size=vocab_size,
@@ -182,6 +196,8 @@ def _qwen_tokenizer(corpus, vocab_size: int):
         clean_up_tokenization_spaces=False,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    # Qwen2Tokenizer installs Qwen's own split; serve with the one the merges were learned under.
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizer()
     return tokenizer
 
 

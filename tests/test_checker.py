@@ -303,3 +303,37 @@ def test_bank_relations_are_parsed_once_per_theorem():
         check_step(Step("linear_pair", map=LP, exec=f"angle2 = 180° - angle1 => ∠GHC = {value}"), bank=BANK)
     info = checker._bank_relations.cache_info()
     assert info.misses == 1 and info.hits == 2
+
+
+# ------------------------------------------------------------------------------------------------ chain execution
+SLIPPED_CHAIN = """Theorem: triangle_exterior_angle | Exterior angle of a triangle
+Cond: ∠BKM is exterior to △BJK
+Map: exterior = ∠BKM; remote1 = ∠B = 79°; remote2 = ∠J = 58°
+Exec: exterior = remote1 + remote2 => ∠BKM = 140°
+Theorem: linear_pair | Angles forming a straight line
+Cond: ∠BKM and ∠BKJ form a line
+Map: angle1 = ∠BKM = 140°; angle2 = ∠BKJ
+Exec: angle1 + angle2 = 180° => ∠BKJ = 40°
+Answer: 40°
+"""
+
+
+def test_execution_carries_the_executed_value_not_the_models_slip():
+    solution = parse(SLIPPED_CHAIN)
+    # The model's own writing: step 1 is wrong (79 + 58 is 137), step 2 is consistent with the slip.
+    written = check_solution(solution, bank=BANK)
+    assert [c.status for c in written] == [W, V]
+    assert written[-1].derived.rstrip("°") == "40"
+    # The tutor's run of the chain: step 2 executes with the 137° step 1 gives, so the answer is 43°.
+    executed = checker.execute_solution(solution, bank=BANK)
+    assert executed[0].derived.rstrip("°") == "137"
+    assert executed[-1].derived.rstrip("°") == "43"
+    assert executed[-1].status == W  # the stated 40° does not follow from the executed chain
+
+
+def test_execution_keeps_given_values_the_map_writes():
+    # Givens (never concluded by an earlier step) are read from the Map as written.
+    executed = checker.execute_solution(parse(
+        "Theorem: triangle_angle_sum | Angle sum\nCond: △ABC\nMap: " + TRI + "\nExec: angle1 + angle2 + angle3 = 180° => ∠C = 70°\nAnswer: 70°\n"),
+        bank=BANK)
+    assert [c.status for c in executed] == [V] and executed[0].derived.rstrip("°") == "70"

@@ -80,6 +80,19 @@ def test_special_tokens_are_single_tokens_and_learned_merges_exist(checkpoint):
     assert len(tok("Theorem: triangle", add_special_tokens=False)["input_ids"]) < 8
 
 
+def test_point_names_stay_letter_by_letter_after_a_reload(tmp_path):
+    from transformers import AutoTokenizer
+
+    # "DHE" and "ABC" are the corpus's most frequent strings, yet never become tokens: a small model must copy a
+    # point name from the question letter by letter, so a merged "DHE" token would be a name it has rarely seen.
+    corpus = ["In △DHE, ∠DHE = 81°. Theorem: ABC and DHE" for _ in range(200)]
+    out = build_tiny_checkpoint(tmp_path / "letters", corpus=corpus, vocab_size=400)
+    tok = AutoTokenizer.from_pretrained(out)
+    pieces = tok.convert_ids_to_tokens(tok("∠DHE = ABC, Theorem", add_special_tokens=False)["input_ids"])
+    assert [p for p in pieces if p.strip("Ġ").isupper() and p.strip("Ġ").isascii()] == list("DHEABC")
+    assert "ĠTheorem" in pieces  # ordinary words still merge into one token
+
+
 def test_chat_template_has_qwen2_5_vl_structure(checkpoint):
     from transformers import AutoProcessor
 

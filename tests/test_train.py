@@ -117,6 +117,7 @@ def test_final_directory_serves_and_records_how_it_was_made(tmp_path, train_mode
             "processor_config.json", "train_config.yaml", "data_fingerprint.json", "metrics.jsonl"} <= names
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(train_model_dir.resolve())
     assert load_config(out / "train_config.yaml") == config
+    assert "point_names.json" not in names  # a pretrained base: point names are served as the student wrote them
     fingerprint = json.loads((out / "data_fingerprint.json").read_text())
     assert fingerprint["examples"] == 24 and fingerprint["target"] == "theorem" and len(fingerprint["sha256"]) == 64
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

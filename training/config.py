@@ -50,6 +50,9 @@ class DataConfig:
     max_examples: int | None = None
     # Show the bank's top-k retrieved theorems in the prompt, as the tutor does when it serves (0: none).
     prompt_theorems: int = 0
+    # Share of curriculum training questions re-worded with random filler words (training.synthetic.augment), so
+    # that a model trained from scratch on few phrasings reads the givens rather than the template (0: none).
+    filler_augment: float = 0.0
 
 
 @dataclass
@@ -159,6 +162,7 @@ def validate(config: Config, *, source: str = "config") -> None:
     need(bool(config.data.dir), "data.dir", "is required: a directory of <split>.jsonl record files or one .jsonl file")
     need(config.data.max_length >= 16, "data.max_length", "must be at least 16 tokens")
     need(config.data.prompt_theorems >= 0, "data.prompt_theorems", "must be >= 0")
+    need(0 <= config.data.filler_augment <= 1, "data.filler_augment", "must be a share in [0, 1]")
     need(not (config.tuning.train_vision and config.tuning.mode == "lora"), "tuning.train_vision",
          "only with tuning.mode=full or mlp (LoRA adapts the language model only)")
     need(t.batch_size >= 1, "train.batch_size", "must be >= 1")

@@ -140,6 +140,11 @@ def build_shared_init(exp: ExperimentConfig, curriculum: Path, seed: int, init: 
         corpus.extend(scratch_corpus(examples))
     say(f"seed {seed}: shared from-scratch init in {init} (tokenizer trained on {len(corpus)} texts of all targets)")
     build_tiny_checkpoint(init, seed=seed, corpus=sorted(set(corpus)), **probe.model.scratch)
+    # marks the init as from scratch, so each arm records the point letters it was trained on (model.point_names)
+    from model.point_names import save_alphabet, trained_alphabet
+    from training.trainer import question_texts
+
+    save_alphabet(init, trained_alphabet(question_texts(examples)))
     return init
 
 
@@ -179,6 +184,9 @@ def evaluate_arm(exp: ExperimentConfig, config, curriculum: Path, out: Path) -> 
     from evaluate import prompt_version
 
     settings.prompt_version = prompt_version()
+    from model.point_names import load_alphabet
+
+    settings.point_letters = load_alphabet(model_dir)  # as the tutor serves it
     items = [EvalItem(key=r.id, record=r, mode="choice" if r.choices else "direct") for r in records]
     generator = LocalGenerator(str(model_dir), max_new_tokens=exp.eval.max_new_tokens, device="cpu",
                                min_pixels=config.model.min_pixels, max_pixels=config.model.max_pixels,

@@ -20,6 +20,7 @@ import torch
 
 from training.collator import (ChatEncoder, Example, LengthGroupedSampler, PrepareStats, SFTCollator, SFTDataset,
                                fingerprint, measure_and_filter, record_examples)
+from model import point_names
 from training.config import Config, ConfigError, dump_config
 from training.records import ProblemRecord, read_records
 
@@ -71,6 +72,10 @@ def load_examples(config: Config, split: str, stats: PrepareStats) -> tuple[list
     records = list(read_records(path))
     if split == config.data.train_split and config.data.max_examples:
         records = records[: config.data.max_examples]
+    if split == config.data.train_split and config.data.filler_augment:
+        from training.synthetic.augment import augment_record
+
+        records = [augment_record(r, config.data.filler_augment, config.train.seed) for r in records]
     theorems_for = _retriever(config.data.prompt_theorems) if config.data.prompt_theorems else None
     examples = list(record_examples(records, config.data.target, path.parent, theorems_for=theorems_for, stats=stats))
     by_id = {r.id: r for r in records}
@@ -84,6 +89,12 @@ def _retriever(k: int):
 
     bank = open_bank()
     return lambda record: bank.retrieve(record.question, k=k)
+
+
+def question_texts(examples: Sequence[Example]) -> list[str]:
+    """The user turns' text (question and choices) of each example."""
+    return [part.get("text", "") for example in examples for message in example.messages if message["role"] == "user"
+            for part in (message["content"] if isinstance(message["content"], list) else [{"text": message["content"]}])]
 
 
 def scratch_corpus(examples: Sequence[Example]) -> list[str]:
@@ -429,6 +440,9 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
     output = trainer.train(resume_from_checkpoint=resume_from)
 
     save_final(trainer, processor, config, model_path, out, data_info, table)
+    if main and (config.model.scratch is not None or point_names.load_alphabet(model_path) is not None):
+        # A from-scratch model knows only the point letters of its training problems; serving renames others.
+        point_names.save_alphabet(out, point_names.trained_alphabet(question_texts(train_examples)))
     result = TrainResult(output_dir=str(out), steps=trainer.state.global_step, train_loss=output.training_loss,
                          seconds=round(time.time() - started, 1), data=data_info, trainable=table)
     if main:

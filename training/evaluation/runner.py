@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from model.point_names import Renaming
 from training.evaluation.categories import categories
 from training.evaluation.scoring import formalgeo_alias_map, score_output
 
@@ -53,9 +54,13 @@ class RunSettings:
     prompt_version: str = ""
     data_fingerprint: str = ""
     base_url: str | None = None
+    # The point letters a from-scratch checkpoint was trained on (model.point_names); others are renamed into
+    # them in the prompt and back in the output. None: names are shown as written.
+    point_letters: str | None = None
 
     RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "mode", "retrieval", "retrieval_mode",
-                     "top_k", "max_new_tokens", "probe", "probe_seed", "decoding", "min_pixels", "max_pixels", "prompt_version")
+                     "top_k", "max_new_tokens", "probe", "probe_seed", "decoding", "min_pixels", "max_pixels", "prompt_version",
+                     "point_letters")
 
     def result_key(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.RESULT_FIELDS}
@@ -213,6 +218,7 @@ def retrieve_theorems(bank, record, settings: RunSettings) -> list[dict]:
 
 
 def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
+    from model.point_names import plan_renaming
     from model.prompting import build_messages
 
     record = item.record
@@ -222,8 +228,11 @@ def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
     if image is not None and not Path(image).is_file():
         raise SystemExit(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
                          f"--text-only to evaluate without diagrams")
-    messages = build_messages(record.question, choices=choices, image=image, theorems=theorems)
-    return {"key": item.key, "messages": messages, "image": image, "theorem_ids": [t["id"] for t in theorems]}
+    renaming = plan_renaming([record.question, *(choices or [])], settings.point_letters)
+    messages = build_messages(renaming.rename(record.question), choices=[renaming.rename(c) for c in choices] if choices
+                              else None, image=image, theorems=theorems)
+    return {"key": item.key, "messages": messages, "image": image, "theorem_ids": [t["id"] for t in theorems],
+            "renamed_points": renaming.forward}
 
 
 def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: str | Path, generate: Generator, *,
@@ -251,6 +260,9 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
             latency = (time.perf_counter() - began) / len(batch)
             if len(outputs) != len(batch):
                 raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
+            # the model wrote the renamed points; the problem's own names come back before grading
+            outputs = [Renaming(prompt["renamed_points"]).restore(output) if isinstance(output, str) else output
+                       for prompt, output in zip(prompts, outputs)]
             lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
                      for item, prompt, output in zip(batch, prompts, outputs)]
             writer.write(lines)
@@ -281,6 +293,7 @@ def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSett
         "prompt_version": settings.prompt_version,
         "output": output,
         "latency_s": round(latency, 4),
+        "renamed_points": prompt.get("renamed_points") or {},
     }
     line.update(score_output(record, output, mode=item.mode, bank=bank, alias_map=alias_map))
     return line

@@ -10,7 +10,7 @@ from typing import Any
 
 from model import answers
 from model.answers import extract_answer, grade
-from model.checker import check_solution
+from model.checker import check_solution, execute_solution
 from model.solution_format import parse
 
 LETTERS = "ABCDEFGH"
@@ -81,19 +81,17 @@ def _grade_safely(value, record, choices, letter) -> bool:
         return False
 
 
-def tutor_answer(steps, checks) -> str | None:
-    """The tutor's answer: the value the checker derives by executing the LAST step's Exec relation
-    with that step's Map values (and the values earlier steps established).
-
-    Defined on the last step only, because that is the step whose result the solution claims as its
-    answer; a solution whose last step cannot be executed has no tutor answer (graded wrong), even if
-    an earlier step happened to produce the right number.
+def tutor_answer(solution, bank=None) -> str | None:
+    """The tutor's answer: the value the checker obtains by executing the model's chain of Exec relations
+    (model.checker.execute_solution: each step runs with its Map bindings and the values earlier steps
+    executed), read from the LAST step, because that is the step whose result the solution claims as its
+    answer. A solution whose last step cannot be executed has no tutor answer (graded wrong), even if an
+    earlier step happened to produce the right number.
     """
-    if not steps or not checks:
+    if not solution.steps:
         return None
-    # The checker states the value it derived for the last conclusion: the stated one when it satisfies the
-    # executed relation, the correct one when it does not, None when the step cannot be executed.
-    return checks[-1].derived
+    executed = execute_solution(solution, bank=bank)
+    return executed[-1].derived if executed else None
 
 
 def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[str, str] | None = None) -> dict[str, Any]:
@@ -123,7 +121,10 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
 
     cited = [step.theorem for step in solution.steps if step.theorem]
     existing = [tid for tid in cited if bank is not None and bank.get(tid) is not None]
-    tutor = tutor_answer(solution.steps, checks)
+    try:
+        tutor = tutor_answer(solution, bank=bank)
+    except Exception:  # noqa: BLE001 - as for the checks: never take the run down
+        tutor = None
     # The tutor's answer is a value, never a letter: grade it against the gold value (and the gold
     # choice text when choices exist, which grade() maps back to the letter).
     tutor_correct = _grade_safely(tutor, record, choices, letter) if tutor is not None else False

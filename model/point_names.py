@@ -1,0 +1,113 @@
+"""Point names a model never saw: renamed into the letters it was trained on, and back in its answer.
+
+A model trained from scratch (the embedded demo) has seen only the point letters of its training problems
+(A-N in the synthetic curriculum). Letters outside that alphabet have untrained embeddings, and its output
+layer has learned never to produce them, so it cannot copy "△PQR" into its steps however well it has learned
+to copy "△ABC". Point names are mere symbols, so the tutor renames each unseen letter to a letter of the
+trained alphabet that the problem does not use, and renames the answer back. A checkpoint trained by train.py
+from scratch records its alphabet in `point_names.json`; a pretrained model (the 7B) has none and is served
+unchanged.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+FILE = "point_names.json"
+# A capital letter not followed by a small one: the D, H and E of "∠DHE", not the T of "Theorem". The same rule
+# as the from-scratch tokenizer's split (model.tiny.POINT_LETTER_REGEX), restricted to ASCII point names.
+POINT_LETTER = re.compile(r"[A-Z](?![a-z])")
+# Taken last as new names: choice letters, so that "Answer: 40° (B)" is never renamed back, and O, which names
+# a circle's centre by convention.
+CHOICE_LETTERS = "ABCDEFGH"
+LAST_RESORT = CHOICE_LETTERS + "O"
+
+
+def point_letters(text: str) -> list[str]:
+    """The point letters of `text`, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for match in POINT_LETTER.finditer(text or ""):
+        seen.setdefault(match.group(), None)
+    return list(seen)
+
+
+def trained_alphabet(texts: Iterable[str]) -> str:
+    """Every point letter that occurs in `texts` (the training questions), sorted."""
+    letters: set[str] = set()
+    for text in texts:
+        letters.update(POINT_LETTER.findall(text or ""))
+    return "".join(sorted(letters))
+
+
+@dataclass
+class Renaming:
+    """A one-to-one map of unseen letters to free trained letters; empty when the problem needs none."""
+    forward: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backward(self) -> dict[str, str]:
+        return {new: old for old, new in self.forward.items()}
+
+    def rename(self, text: str | None) -> str | None:
+        return _translate(text, self.forward) if text is not None else None
+
+    def restore(self, text: str) -> str:
+        return _translate(text, self.backward)
+
+    def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        """`restore` over streamed text: a capital letter ending a piece waits for the next character, which
+        decides whether it is a point letter ("M" of "∠LMN") or the start of a word ("M" of "Map")."""
+        if not self.forward:
+            yield from pieces
+            return
+        held = ""
+        for piece in pieces:
+            text = held + piece
+            held = text[-1:] if text[-1:].isupper() else ""
+            ready = text[: len(text) - len(held)]
+            if ready:
+                yield self.restore(ready + held)[: len(ready)]
+        if held:
+            yield self.restore(held)
+
+
+def _translate(text: str, mapping: dict[str, str]) -> str:
+    if not mapping or not text:
+        return text
+    return POINT_LETTER.sub(lambda m: mapping.get(m.group(), m.group()), text)
+
+
+def plan_renaming(texts: Iterable[str | None], alphabet: str | None) -> Renaming:
+    """Rename every point letter of `texts` outside `alphabet` to a letter of `alphabet` none of them uses.
+
+    Free letters are taken from the end of the alphabet, choice letters (A-H) and O last: a restored answer
+    then leaves "(B)" alone. Letters that find no free partner stay as they are."""
+    if not alphabet:
+        return Renaming()
+    used = [letter for text in texts if text for letter in point_letters(text)]
+    unseen = [letter for letter in dict.fromkeys(used) if letter not in alphabet]
+    if not unseen:
+        return Renaming()
+    free = [letter for letter in reversed(alphabet) if letter not in used and letter not in LAST_RESORT]
+    free += [letter for letter in reversed(alphabet) if letter not in used and letter in LAST_RESORT]
+    return Renaming(dict(zip(unseen, free)))
+
+
+def save_alphabet(model_dir: str | Path, alphabet: str) -> None:
+    path = Path(model_dir) / FILE
+    path.write_text(json.dumps({"trained_point_letters": alphabet}, indent=2) + "\n", encoding="utf-8")
+
+
+def load_alphabet(model_dir: str | Path | None) -> str | None:
+    """The trained point letters recorded with a checkpoint, or None (serve names unchanged)."""
+    path = Path(model_dir) / FILE if model_dir else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("trained_point_letters")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value.isascii() and value.isupper() else None
