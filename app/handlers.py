@@ -181,7 +181,7 @@ def render_output(text: str, bank, choices: list[str] | None, *, final: bool, sh
                                       "or Show full solution.", "info")
     answer = ""
     if not hidden and (final or solution.answer is not None):
-        answer = _answer(text, solution, choices, checks)
+        answer = _answer(text, solution, choices, checks, bank)
     if final:
         status = render.notice(f"Done. {render.summary(checks)}.", "info")
         if solution.answer is None:
@@ -198,7 +198,7 @@ def _step_key(step) -> tuple:
     return (step.theorem, step.cond, step.map, step.exec)
 
 
-def _answer(text: str, solution, choices, checks) -> str:
+def _answer(text: str, solution, choices, checks, bank=None) -> str:
     from model.answers import extract_answer
 
     try:
@@ -210,7 +210,28 @@ def _answer(text: str, solution, choices, checks) -> str:
         log.exception("answer extraction failed")
         value, letter = None, None
     return render.answer_html(value, letter, choices, raw_answer=solution.answer,
-                              check_summary=render.summary(checks) if checks else "")
+                              check_summary=render.summary(checks) if checks else "",
+                              executed=_executed_answer(solution, bank, choices, value))
+
+
+def _executed_answer(solution, bank, choices, stated: str | None) -> tuple[str, str | None, bool] | None:
+    """(value, choice letter, agrees with the model's answer) of the checker's own run of the steps: the tutor's
+    answer, which carries each step's executed value forward instead of the model's arithmetic."""
+    from model import answers
+    from model.checker import execute_solution
+
+    if not solution.steps:
+        return None
+    try:
+        value = execute_solution(solution, bank=bank)[-1].derived
+        if value is None:
+            return None
+        letter = answers.match_choice(value, answers.choice_map(choices)) if choices else None
+        agrees = bool(stated) and bool(answers.grade(stated, value))
+    except Exception:  # noqa: BLE001 - the answer box must render whatever the model wrote
+        log.exception("executing the steps failed")
+        return None
+    return value, letter, agrees
 
 
 def warm_up(bank, solution_text: str) -> None:

@@ -44,6 +44,7 @@ CSS = """
 .tt-badge.tt-unk {background: #ececec; color: #555;}
 .tt-badge.tt-pending {background: #eef2fb; color: #3c5aa6;}
 .tt-why {color: var(--body-text-color-subdued); font-size: 0.9em;}
+.tt-executed {margin-top: 0.3em; font-size: 0.95em;}
 .tt-answer {border: 2px solid #2e9d4f; border-radius: 10px; padding: 10px 14px; margin: 8px 0; font-size: 1.1em;}
 .tt-note {border-radius: 8px; padding: 8px 12px; margin: 8px 0; background: #fff6dd; color: #5b4500;}
 .tt-error {border-radius: 8px; padding: 8px 12px; margin: 8px 0; background: #fbe1df; color: #7a1b15;}
@@ -208,22 +209,41 @@ def summary(checks: Sequence[Any]) -> str:
 
 
 def answer_html(value: str | None, letter: str | None = None, choices: Sequence[str] | None = None,
-                raw_answer: str | None = None, check_summary: str = "") -> str:
-    """The final answer box, with the matching choice when the problem has choices."""
+                raw_answer: str | None = None, check_summary: str = "",
+                executed: tuple[str, str | None, bool] | None = None) -> str:
+    """The final answer box, with the matching choice when the problem has choices, and the value the checker's
+    run of the steps gives (`executed`: value, its choice letter, whether it agrees with the model's answer)."""
+    executed_html = _executed_html(executed)
     if not value and not letter:
         shown = raw_answer.strip() if raw_answer else ""
         if not shown:
-            return notice("The model gave no final answer line.", "note")
-        return f'<div class="tt-answer"><b>Answer:</b> {text(shown)}</div>'
+            return notice("The model gave no final answer line.", "note") + executed_html
+        return f'<div class="tt-answer"><b>Answer:</b> {text(shown)}{executed_html}</div>'
     parts = [f'<div class="tt-answer"><b>Answer:</b> <span class="tt-answer-value">{text(value or "")}</span>']
     if letter:
-        idx = "ABCDEFGH".find(letter.upper())
-        choice = choices[idx] if choices and 0 <= idx < len(choices) else ""
-        parts.append(f' — choice <b class="tt-choice">{text(letter.upper())}</b>' + (f" ({text(choice)})" if choice else ""))
+        parts.append(_choice_html(letter, choices))
     if check_summary:
         parts.append(f'<div class="tt-why">{text(check_summary)}</div>')
+    parts.append(executed_html)
     parts.append("</div>")
     return "".join(parts)
+
+
+def _choice_html(letter: str, choices: Sequence[str] | None) -> str:
+    idx = "ABCDEFGH".find(letter.upper())
+    choice = choices[idx] if choices and 0 <= idx < len(choices) else ""
+    return f' — choice <b class="tt-choice">{text(letter.upper())}</b>' + (f" ({text(choice)})" if choice else "")
+
+
+def _executed_html(executed: tuple[str, str | None, bool] | None) -> str:
+    if executed is None:
+        return ""
+    value, letter, agrees = executed
+    if agrees:
+        return '<div class="tt-executed">✓ Running these steps through the checker gives the same value.</div>'
+    choice = _choice_html(letter, None) if letter else ""
+    return ('<div class="tt-executed">✗ Running these steps through the checker gives '
+            f'<b class="tt-executed-value">{text(value)}</b>{choice} instead: trust the checked value.</div>')
 
 
 def plain_output(raw: str, note: str) -> str:

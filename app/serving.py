@@ -17,12 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL_DIR = REPO / "demo_model"
 
 DEMO_NOTE = (
-    "This is the embedded demo model: a small Qwen2.5-VL-shaped model (2.4M parameters) trained from scratch on "
-    "CPU on the synthetic geometry curriculum (angles with parallel lines, triangles, isosceles and right "
-    "triangles, circles, polygons, simple trigonometry). It is still undertrained: it writes ⟨Cond, Map, Exec⟩ "
-    "steps in the right shape, but on the curriculum's test problems its answers are about as good as chance "
-    "(the README gives the measured figures), so read its steps as a demonstration of the checker, not as "
-    "solutions. For real problems run the Theorem-SFT Qwen2.5-VL-7B (see below)."
+    "This is the embedded demo model: a small Qwen2.5-VL-shaped model (2.4M parameters) trained from scratch in "
+    "27 minutes on 2 CPU cores on the synthetic geometry curriculum (angles with parallel lines, triangles, "
+    "isosceles and right triangles, circles, polygons, simple trigonometry). On the curriculum's test problems "
+    "the tutor's answer (its theorem steps, executed by the checker) is right about 87% of the time for "
+    "familiar problems and 88% with unseen letters and wordings, but only about 30% when theorems are chained "
+    "in new ways and 55% with unusual numbers; it cannot do arithmetic itself, so trust the checker's values, "
+    "not its Answer line. Questions unlike the curriculum's get nonsense. For real problems run the "
+    "Theorem-SFT Qwen2.5-VL-7B (see below)."
 )
 RANDOM_MODEL_WARNING = (
     "No trained demo model was found at {path}, so the app is serving a tiny model with RANDOM weights: its output "

@@ -57,9 +57,9 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
         if identity.get("warning"):
             gr.Markdown(render.notice(identity["warning"], "error"))
         elif identity.get("demo"):
-            gr.Markdown(render.notice("Serving the embedded demo model (small, CPU, still undertrained: it writes "
-                                      "steps in the right shape, and the checker shows where they go wrong). "
-                                      "See About for the real model.", "note"))
+            gr.Markdown(render.notice("Serving the embedded demo model (small, CPU, trained only on the synthetic "
+                                      "curriculum: it picks the theorems and binds the values, the checker does the "
+                                      "arithmetic). See About for what it can do and for the real model.", "note"))
         state = gr.State(handlers.empty_state())
 
         with gr.Tabs():

@@ -20,10 +20,10 @@ FILE = "point_names.json"
 # A capital letter not followed by a small one: the D, H and E of "∠DHE", not the T of "Theorem". The same rule
 # as the from-scratch tokenizer's split (model.tiny.POINT_LETTER_REGEX), restricted to ASCII point names.
 POINT_LETTER = re.compile(r"[A-Z](?![a-z])")
-# Taken last as new names: choice letters, so that "Answer: 40° (B)" is never renamed back, and O, which names
-# a circle's centre by convention.
-CHOICE_LETTERS = "ABCDEFGH"
-LAST_RESORT = CHOICE_LETTERS + "O"
+# A point renamed back never touches the choice letter closing an Answer line: "Answer: 40° (B)".
+ANSWER_CHOICE = re.compile(r"^(\s*Answer:.*\()([A-H])(\)\s*)$")
+# O names a circle's centre by convention (and in the curriculum): it is never given to another point.
+CENTRE = "O"
 
 
 def point_letters(text: str) -> list[str]:
@@ -55,23 +55,31 @@ class Renaming:
         return _translate(text, self.forward) if text is not None else None
 
     def restore(self, text: str) -> str:
-        return _translate(text, self.backward)
+        if not self.forward or not text:
+            return text
+        return "".join(_restore_line(line, self.backward) for line in text.splitlines(keepends=True))
 
     def restore_stream(self, pieces: Iterable[str]) -> Iterator[str]:
-        """`restore` over streamed text: a capital letter ending a piece waits for the next character, which
-        decides whether it is a point letter ("M" of "∠LMN") or the start of a word ("M" of "Map")."""
+        """`restore` over streamed text, a line at a time: a line's last letter may be a point or the start of
+        a word, and an Answer line's "(B)" is a choice, which only the whole line tells."""
         if not self.forward:
             yield from pieces
             return
-        held = ""
+        pending = ""
         for piece in pieces:
-            text = held + piece
-            held = text[-1:] if text[-1:].isupper() else ""
-            ready = text[: len(text) - len(held)]
-            if ready:
-                yield self.restore(ready + held)[: len(ready)]
-        if held:
-            yield self.restore(held)
+            pending += piece
+            complete, newline, pending = pending.rpartition("\n")
+            if newline:
+                yield self.restore(complete + newline)
+        if pending:
+            yield self.restore(pending)
+
+
+def _restore_line(line: str, backward: dict[str, str]) -> str:
+    choice = ANSWER_CHOICE.match(line)
+    if choice:  # the answer's value is renamed back, its choice letter is not
+        return _translate(choice.group(1), backward) + choice.group(2) + choice.group(3)
+    return _translate(line, backward)
 
 
 def _translate(text: str, mapping: dict[str, str]) -> str:
@@ -83,17 +91,19 @@ def _translate(text: str, mapping: dict[str, str]) -> str:
 def plan_renaming(texts: Iterable[str | None], alphabet: str | None) -> Renaming:
     """Rename every point letter of `texts` outside `alphabet` to a letter of `alphabet` none of them uses.
 
-    Free letters are taken from the end of the alphabet, choice letters (A-H) and O last: a restored answer
-    then leaves "(B)" alone. Letters that find no free partner stay as they are."""
+    The new letters keep the old ones' alphabetical order and are spread over the free letters: the curriculum
+    names a figure with a sorted random subset of its letters (△AFN), and a model trained on it reads △NML as
+    a new kind of name. Letters that find no free partner stay as they are."""
     if not alphabet:
         return Renaming()
-    used = [letter for text in texts if text for letter in point_letters(text)]
-    unseen = [letter for letter in dict.fromkeys(used) if letter not in alphabet]
-    if not unseen:
+    used = {letter for text in texts if text for letter in point_letters(text)}
+    unseen = sorted(letter for letter in used if letter not in alphabet)
+    free = [letter for letter in sorted(alphabet) if letter not in used and letter != CENTRE]
+    if not unseen or not free:
         return Renaming()
-    free = [letter for letter in reversed(alphabet) if letter not in used and letter not in LAST_RESORT]
-    free += [letter for letter in reversed(alphabet) if letter not in used and letter in LAST_RESORT]
-    return Renaming(dict(zip(unseen, free)))
+    k = min(len(unseen), len(free))
+    picked = [free[round(i * (len(free) - 1) / (k - 1))] for i in range(k)] if k > 1 else [free[len(free) // 2]]
+    return Renaming(dict(zip(unseen, picked)))
 
 
 def save_alphabet(model_dir: str | Path, alphabet: str) -> None:

@@ -313,3 +313,15 @@ def test_build_app_wires_queue_limits_and_launch_options(tiny_model_dir, tmp_pat
     assert blocks._queue.max_size == 5 and blocks._queue.default_concurrency_limit == 2
     assert launch["server_name"] == "127.0.0.1" and launch["share"] is False
     assert (tmp_path / "fb.sqlite").exists()
+
+
+def test_answer_box_gives_the_checkers_run_of_the_steps(bank, diagram):
+    final = run(ScriptedTutor(GOLD), bank, image=diagram, question=QUESTION, choices=CHOICES)[-1]
+    assert "gives the same value" in final.answer
+    # The model slips in step 1 (50° -> 60°) and answers 120°, a value among no choices: the checker carries
+    # the correct 50° into step 2 and offers 130°, choice B.
+    slipped = GOLD.replace("∠GHD = 50°\n", "∠GHD = 60°\n").replace("angle1 = ∠GHD = 50°", "angle1 = ∠GHD = 60°") \
+                  .replace("∠GHC = 130°", "∠GHC = 120°").replace("Answer: 130° (B)", "Answer: 120°")
+    final = run(ScriptedTutor(slipped), bank, image=diagram, question=QUESTION, choices=CHOICES)[-1]
+    assert "120°" in final.answer
+    assert 'class="tt-executed-value">130<' in final.answer and 'class="tt-choice">B<' in final.answer

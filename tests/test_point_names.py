@@ -25,11 +25,12 @@ def test_point_letters_are_capitals_not_starting_a_word():
     assert trained_alphabet(["△ABC", "⊙O, AB ∥ CD", "Find ∠A"]) == "ABCDO"
 
 
-def test_unseen_letters_go_to_free_trained_letters_never_to_choice_letters():
+def test_unseen_letters_go_to_free_trained_letters_in_the_same_order():
     renaming = plan_renaming([QUESTION, "110°", "70°"], TRAINED)
     assert set(renaming.forward) == {"P", "Q", "R", "S"}
-    assert all(new in TRAINED and new not in "ABCDEFGH" for new in renaming.forward.values())
-    assert len(set(renaming.forward.values())) == 4  # one to one
+    new = [renaming.forward[letter] for letter in "PQRS"]
+    assert new == sorted(new) and len(set(new)) == 4 and "O" not in new  # △PQR stays a sorted name
+    assert all(letter in TRAINED for letter in new)
     renamed = renaming.rename(QUESTION)
     assert not set(point_letters(renamed)) - set(TRAINED)
     assert "Find" in renamed and "In △" in renamed  # words are left alone
@@ -47,7 +48,10 @@ def test_restore_inverts_rename_and_keeps_the_choice_letter():
     written_by_model = renaming.rename(OUTPUT)
     assert written_by_model != OUTPUT
     assert renaming.restore(written_by_model) == OUTPUT
-    assert renaming.restore(written_by_model).endswith("Answer: 110° (B)\n")
+    # Even when a renamed point took a choice letter, the Answer line's choice is not renamed back.
+    taken = Renaming({"P": "B"})
+    assert taken.restore("Map: angle1 = ∠B = 50°\nAnswer: 50° (B)\n") == "Map: angle1 = ∠P = 50°\nAnswer: 50° (B)\n"
+    assert taken.restore("Answer: ∠B (B)") == "Answer: ∠P (B)"
 
 
 @settings(max_examples=200, deadline=None)

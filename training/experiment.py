@@ -249,7 +249,7 @@ def render_tables(exp: ExperimentConfig, results: dict[str, Any]) -> str:
     splits = [*exp.eval.splits, "all"]
     out = []
     for block, title in (("answer", "Answer accuracy (the model's own Answer line)"),
-                         ("tutor", "Tutor accuracy (the checker executes the model's last Exec relation)")):
+                         ("tutor", "Tutor accuracy (the checker executes the model's chain of Exec relations)")):
         agg = results[block]
         out += [f"### {title}, % (mean ± sd over seeds {exp.seeds})", "",
                 "| target | " + " | ".join(splits) + " |", "| --- |" + " ---: |" * len(splits)]

@@ -46,7 +46,7 @@ def summarize(lines: Sequence[dict], settings: dict[str, Any] | None = None) -> 
         "accuracy": answer["accuracy"],
         "accuracy_ci95": answer["ci95"],
         "correct": answer["correct"],
-        # The tutor's answer: the value the checker derives by executing the last step's Exec relation.
+        # The tutor's answer: the value the checker derives by executing the chain of Exec relations (last step).
         "tutor_accuracy": tutor["accuracy"],
         "tutor_accuracy_ci95": tutor["ci95"],
         "tutor_correct": tutor["correct"],
@@ -171,7 +171,7 @@ def render_report(summary: dict[str, Any]) -> str:
     out += [
         f"- problems: **{s['n']}** ({s['with_image']} with a diagram); modes: {', '.join(s['modes']) or '–'}",
         f"- answer accuracy (model's Answer line): **{_pct(s['accuracy'])}** ({s['correct']}/{s['n']}), 95% Wilson CI {_pct(low)}–{_pct(high)}",
-        f"- tutor accuracy (checker-executed last Exec): **{_pct(s['tutor_accuracy'])}** ({s['tutor_correct']}/{s['n']}), 95% CI {_pct(tl)}–{_pct(th)}",
+        f"- tutor accuracy (checker-executed chain of Exec relations): **{_pct(s['tutor_accuracy'])}** ({s['tutor_correct']}/{s['n']}), 95% CI {_pct(tl)}–{_pct(th)}",
         f"- parse failures (no answer found): {s['parse_failures']}; choice answers whose value contradicts "
         f"their letter (graded by the letter): {s['choice_conflicts']}",
         "",
