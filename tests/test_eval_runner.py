@@ -204,3 +204,17 @@ def test_formalgeo_gold_theorem_recall_through_bank_aliases(tmp_path, bank):
     recall = summarize(lines)["formalgeo_gold_theorem_recall"]
     assert recall["gold_theorems"] == 3 and recall["recalled"] == 1
     assert recall["recall"] == pytest.approx(1 / recall["gold_mapped_to_bank"])
+
+
+def test_value_on_the_answer_line_is_graded_apart_from_its_letter():
+    from training.evaluation.scoring import score_output, value_correct
+
+    record = triangle_record(0)  # gold 70°, choice A
+    wrong_letter = GOOD_STEPS.replace("Answer: 70° (A)", "Answer: 70° (C)")
+    line = score_output(record, wrong_letter, mode="choice")
+    assert line["correct"] is False and line["value_correct"] is True and line["choice_conflict"] is True
+    line = score_output(record, WRONG_EXEC, mode="choice")
+    assert line["value_correct"] is False and line["tutor_correct"] is True
+    # lines written before the field existed are graded from their stored answer
+    old = {"extracted": {"value": "70° (C)", "letter": "C"}, "gold": "70°"}
+    assert value_correct(old) is True and value_correct({**old, "gold": "80°"}) is False

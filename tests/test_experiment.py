@@ -80,5 +80,6 @@ def test_aggregate_mean_sd_and_paired_tests(tmp_path):
     assert test["mcnemar_p"] == pytest.approx(2 / 1024)
     assert test["ci95"][0] > 0
     assert result["tests"]["theorem_vs_plain"]["test_numbers"]["difference"] == 0
-    table = experiment.render_tables(exp, {"answer": result, "tutor": result})
+    table = experiment.render_tables(exp, {"answer": result, "value": result, "tutor": result})
+    assert "letter ignored" in table
     assert "| theorem | 80.0 ± 0.0 | 0.0 ± 0.0 | 40.0 ± 0.0 |" in table

@@ -139,7 +139,9 @@ def build_shared_init(exp: ExperimentConfig, curriculum: Path, seed: int, init: 
         examples, _ = load_examples(config, config.data.train_split, PrepareStats())
         corpus.extend(scratch_corpus(examples))
     say(f"seed {seed}: shared from-scratch init in {init} (tokenizer trained on {len(corpus)} texts of all targets)")
-    build_tiny_checkpoint(init, seed=seed, corpus=sorted(set(corpus)), **probe.model.scratch)
+    # With their frequencies, as the demo's tokenizer is trained: deduplicated, the prompt shared by every example
+    # counts once, its words stay in pieces and every sequence is a quarter longer.
+    build_tiny_checkpoint(init, seed=seed, corpus=corpus, **probe.model.scratch)
     # marks the init as from scratch, so each arm records the point letters it was trained on (model.point_names)
     from model.point_names import save_alphabet, trained_alphabet
     from training.trainer import question_texts
@@ -201,7 +203,10 @@ def _flags(eval_dir: Path, field_name: str) -> dict[str, tuple[str, bool]]:
     """key -> (split, correct) for one arm's original problems."""
     from training.evaluation.report import load_run
 
-    return {line["key"]: (line["split"], bool(line.get(field_name))) for line in load_run(eval_dir)
+    from training.evaluation.scoring import value_correct
+
+    flag = value_correct if field_name == "value_correct" else (lambda line: bool(line.get(field_name)))
+    return {line["key"]: (line["split"], flag(line)) for line in load_run(eval_dir)
             if line.get("variant", "original") == "original"}
 
 
@@ -248,8 +253,11 @@ def _pct(x: float) -> str:
 def render_tables(exp: ExperimentConfig, results: dict[str, Any]) -> str:
     splits = [*exp.eval.splits, "all"]
     out = []
-    for block, title in (("answer", "Answer accuracy (the model's own Answer line)"),
+    for block, title in (("answer", "Answer accuracy (the model's own Answer line, graded by its choice letter)"),
+                         ("value", "Answer value accuracy (the value on the model's Answer line, letter ignored)"),
                          ("tutor", "Tutor accuracy (the checker executes the model's chain of Exec relations)")):
+        if block not in results:
+            continue
         agg = results[block]
         out += [f"### {title}, % (mean ± sd over seeds {exp.seeds})", "",
                 "| target | " + " | ".join(splits) + " |", "| --- |" + " ---: |" * len(splits)]
@@ -311,6 +319,7 @@ def run_experiment(exp: ExperimentConfig, say=print) -> dict[str, Any]:
         "config": dataclasses.asdict(exp),
         "curriculum": str(curriculum),
         "answer": aggregate(exp, arms, "correct"),
+        "value": aggregate(exp, arms, "value_correct"),
         "tutor": aggregate(exp, arms, "tutor_correct"),
         "timings": timings,
         "wall_time_s": round(time.time() - started, 1),

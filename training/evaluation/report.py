@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from training.evaluation.scoring import value_correct
 from training.evaluation.stats import mcnemar_exact, paired_comparison, wilson_interval
 
 SUMMARY_VERSION = 1
@@ -50,6 +51,8 @@ def summarize(lines: Sequence[dict], settings: dict[str, Any] | None = None) -> 
         "tutor_accuracy": tutor["accuracy"],
         "tutor_accuracy_ci95": tutor["ci95"],
         "tutor_correct": tutor["correct"],
+        # the Answer line's value graded alone (choice mode grades its letter)
+        "value_accuracy": (sum(value_correct(line) for line in original) / len(original)) if original else None,
         "parse_failures": sum(1 for line in original if line.get("parse_failure")),
         # choice mode: the letter given contradicts the value written next to it (graded by the letter)
         "choice_conflicts": sum(1 for line in original if line.get("choice_conflict")),
@@ -172,6 +175,7 @@ def render_report(summary: dict[str, Any]) -> str:
         f"- problems: **{s['n']}** ({s['with_image']} with a diagram); modes: {', '.join(s['modes']) or '–'}",
         f"- answer accuracy (model's Answer line): **{_pct(s['accuracy'])}** ({s['correct']}/{s['n']}), 95% Wilson CI {_pct(low)}–{_pct(high)}",
         f"- tutor accuracy (checker-executed chain of Exec relations): **{_pct(s['tutor_accuracy'])}** ({s['tutor_correct']}/{s['n']}), 95% CI {_pct(tl)}–{_pct(th)}",
+        f"- value on the Answer line, graded alone (its letter ignored): {_pct(s.get('value_accuracy'))}",
         f"- parse failures (no answer found): {s['parse_failures']}; choice answers whose value contradicts "
         f"their letter (graded by the letter): {s['choice_conflicts']}",
         "",

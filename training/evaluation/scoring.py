@@ -106,6 +106,10 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
         extracted = type(extracted)(re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value) or extracted.value,
                                     extracted.letter)
     correct = _grade_safely(extracted, record, choices, letter)
+    # The value the Answer line states, graded against the gold value whatever letter follows it: a small model
+    # can be right about 108° and still pick the letter of another choice.
+    stated_value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value or "").strip() or None
+    value_correct = _grade_safely(stated_value, record, None, None)
     conflict = choice_conflict(extracted, choices)
 
     try:
@@ -134,6 +138,7 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
         "gold_letter": letter,
         "extracted": {"value": extracted.value, "letter": extracted.letter},
         "correct": correct,
+        "value_correct": value_correct,
         "parse_failure": is_parse_failure(output or "", extracted, solution),
         "choice_conflict": conflict,
         "format_ok": bool(solution.steps) and solution.answer is not None and not solution.problems,
@@ -156,3 +161,17 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
         line["gold_theorems"] = {"formalgeo": gold_theorems, "bank": mapped,
                                  "recalled": sorted(set(mapped) & set(cited))}
     return line
+
+
+def value_correct(line: dict) -> bool:
+    """`value_correct` of a predictions line, recomputed from its stored answer for lines written before the
+    field existed."""
+    if "value_correct" in line:
+        return bool(line["value_correct"])
+    value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", (line.get("extracted") or {}).get("value") or "").strip()
+    if not value or line.get("gold") is None:
+        return False
+    try:
+        return bool(grade(value, line["gold"]))
+    except Exception:  # noqa: BLE001 - as in scoring: a grader crash is a wrong answer
+        return False
