@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -150,7 +151,7 @@ class OpenAIBackend:
         with self._post(self.request_body(conversation, options, streaming=False)) as response:
             payload = json.loads(response.read().decode("utf-8"))
         try:
-            return payload["choices"][0]["message"]["content"] or ""
+            return strip_control_tokens(payload["choices"][0]["message"]["content"] or "")
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError(f"{self.name}: unexpected response shape: {str(payload)[:300]}") from exc
 
@@ -184,6 +185,15 @@ def _sse_text(response, name: str) -> Iterator[str]:
             if "error" in event:
                 raise BackendError(f"{name}: server error during streaming: {event['error']}")
             for choice in event.get("choices", []):
-                piece = (choice.get("delta") or {}).get("content")
+                piece = strip_control_tokens((choice.get("delta") or {}).get("content") or "")
                 if piece:
                     yield piece
+
+
+# Servers differ in whether they skip special tokens when decoding (transformers serve keeps Qwen's
+# <|box_start|> and friends); the local backend skips them. A chat-template control token is never content.
+_CONTROL_TOKEN = re.compile(r"<\|[a-z_]+\|>")
+
+
+def strip_control_tokens(text: str) -> str:
+    return _CONTROL_TOKEN.sub("", text)

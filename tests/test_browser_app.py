@@ -210,8 +210,9 @@ def test_solve_hint_and_bank_in_chromium(browser, served):
                            timeout=20_000)
     assert page.locator("#tt-bank-results label", has_text="Vertical angles").count() == 1  # each theorem once
     page.locator("#tt-bank-results label", has_text="Vertical angles").first.click()
+    # the first detail view may wait for the bank's first query on a loaded machine
     page.wait_for_function("() => document.querySelector('#tt-bank-detail').innerText.includes('vertical_angles')",
-                           timeout=20_000)
+                           timeout=60_000)
     detail = page.inner_text("#tt-bank-detail")
     assert "vertical_angles" in detail and "angle1" in detail and "Example" in detail
     page.screenshot(path=str(ARTIFACTS / "bank.png"), full_page=True)

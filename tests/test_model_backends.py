@@ -136,3 +136,10 @@ def test_openai_request_shape():
     assert image_part["type"] == "image_url" and image_part["image_url"]["url"].startswith("data:image/png;base64,")
     assert text_part == {"type": "text", "text": "Find x."}
     assert remote.request_body(build_messages("x"), None, streaming=False)["temperature"] == 0.0  # greedy
+
+
+def test_control_tokens_a_server_leaves_in_are_not_content():
+    from model.backends import strip_control_tokens
+
+    assert strip_control_tokens("∠A<|box_start|> = 50°<|im_end|>") == "∠A = 50°"
+    assert strip_control_tokens("a <| b |> c") == "a <| b |> c"  # only the template's own token syntax

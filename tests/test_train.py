@@ -64,7 +64,7 @@ def losses(run_dir: Path) -> list[float]:
 
 
 MODE_OVERRIDES = {
-    "lora": ["tuning.mode=lora", "tuning.train_vision=false", "tuning.lora.r=8", "tuning.lora.alpha=16",
+    "lora": ["tuning.mode=lora", "tuning.train_vision=false", "tuning.lora.r=16", "tuning.lora.alpha=64",
              "tuning.lora.dropout=0.0", "train.lr=2e-2"],
     "mlp": ["tuning.mode=mlp", "tuning.train_vision=false", "train.lr=5e-2"],
     "full": ["tuning.mode=full", "tuning.train_vision=false", "train.lr=1e-2"],
