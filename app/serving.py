@@ -57,13 +57,12 @@ class Tutor:
         self.point_letters = point_letters
 
     def stream(self, question: str, choices=None, image=None, theorems=()) -> Iterator[str]:
-        from model.point_names import plan_renaming
+        from model.point_names import rename_problem
         from model.prompting import build_messages
 
         shown = list(theorems) if self.prompt_theorems is None else list(theorems)[: self.prompt_theorems]
-        renaming = plan_renaming([question, *(choices or [])], self.point_letters)
-        messages = build_messages(renaming.rename(question), choices=[renaming.rename(c) for c in choices]
-                                  if choices else None, image=image, theorems=shown)
+        renaming, question, choices = rename_problem(question, choices, self.point_letters)
+        messages = build_messages(question, choices=choices, image=image, theorems=shown)
         yield from renaming.restore_stream(self.stream_messages(messages))
 
 

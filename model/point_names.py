@@ -106,6 +106,12 @@ def plan_renaming(texts: Iterable[str | None], alphabet: str | None) -> Renaming
     return Renaming(dict(zip(unseen, picked)))
 
 
+def rename_problem(question: str, choices, alphabet: str | None) -> tuple[Renaming, str, list[str] | None]:
+    """The renaming a problem needs, with its question and choices renamed (what the model is shown)."""
+    renaming = plan_renaming([question, *(choices or [])], alphabet)
+    return renaming, renaming.rename(question), [renaming.rename(c) for c in choices] if choices else None
+
+
 def save_alphabet(model_dir: str | Path, alphabet: str) -> None:
     path = Path(model_dir) / FILE
     path.write_text(json.dumps({"trained_point_letters": alphabet}, indent=2) + "\n", encoding="utf-8")

@@ -131,22 +131,23 @@ def build_shared_init(exp: ExperimentConfig, curriculum: Path, seed: int, init: 
         return init
     from model.tiny import build_tiny_checkpoint
     from training.collator import PrepareStats
-    from training.trainer import load_examples, scratch_corpus
+    from training.trainer import load_examples, question_texts, scratch_corpus
 
     corpus: list[str] = []
+    questions: list[str] = []  # the same for every target
     for target in exp.targets:
         config = arm_config(exp, curriculum, target, seed, init.parent / "unused", None)
         examples, _ = load_examples(config, config.data.train_split, PrepareStats())
         corpus.extend(scratch_corpus(examples))
+        questions = questions or question_texts(examples)
     say(f"seed {seed}: shared from-scratch init in {init} (tokenizer trained on {len(corpus)} texts of all targets)")
     # With their frequencies, as the demo's tokenizer is trained: deduplicated, the prompt shared by every example
     # counts once, its words stay in pieces and every sequence is a quarter longer.
     build_tiny_checkpoint(init, seed=seed, corpus=corpus, **probe.model.scratch)
     # marks the init as from scratch, so each arm records the point letters it was trained on (model.point_names)
     from model.point_names import save_alphabet, trained_alphabet
-    from training.trainer import question_texts
 
-    save_alphabet(init, trained_alphabet(question_texts(examples)))
+    save_alphabet(init, trained_alphabet(questions))
     return init
 
 

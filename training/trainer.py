@@ -93,8 +93,14 @@ def _retriever(k: int):
 
 def question_texts(examples: Sequence[Example]) -> list[str]:
     """The user turns' text (question and choices) of each example."""
-    return [part.get("text", "") for example in examples for message in example.messages if message["role"] == "user"
-            for part in (message["content"] if isinstance(message["content"], list) else [{"text": message["content"]}])]
+    texts = []
+    for example in examples:
+        for message in example.messages:
+            if message["role"] != "user":
+                continue
+            content = message["content"]
+            texts += [content] if isinstance(content, str) else [p.get("text", "") for p in content]
+    return texts
 
 
 def scratch_corpus(examples: Sequence[Example]) -> list[str]:

@@ -218,7 +218,7 @@ def retrieve_theorems(bank, record, settings: RunSettings) -> list[dict]:
 
 
 def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
-    from model.point_names import plan_renaming
+    from model.point_names import rename_problem
     from model.prompting import build_messages
 
     record = item.record
@@ -228,9 +228,8 @@ def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
     if image is not None and not Path(image).is_file():
         raise SystemExit(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
                          f"--text-only to evaluate without diagrams")
-    renaming = plan_renaming([record.question, *(choices or [])], settings.point_letters)
-    messages = build_messages(renaming.rename(record.question), choices=[renaming.rename(c) for c in choices] if choices
-                              else None, image=image, theorems=theorems)
+    renaming, question, choices = rename_problem(record.question, choices, settings.point_letters)
+    messages = build_messages(question, choices=choices, image=image, theorems=theorems)
     return {"key": item.key, "messages": messages, "image": image, "theorem_ids": [t["id"] for t in theorems],
             "renamed_points": renaming.forward}
 

@@ -14,6 +14,12 @@ from model.checker import check_solution, execute_solution
 from model.solution_format import parse
 
 LETTERS = "ABCDEFGH"
+TRAILING_CHOICE = re.compile(r"\s*\(\s*[A-H]\s*\)\s*$")
+
+
+def without_choice_letter(value: str | None) -> str:
+    """An answer value without the "(B)" the tutor's format appends when choices are shown."""
+    return TRAILING_CHOICE.sub("", value or "").strip()
 
 
 def gold_letter(record) -> str | None:
@@ -49,7 +55,7 @@ def choice_conflict(extracted, choices) -> bool:
     99°). Letter grading, the published convention, credits such an answer; this flag shows how often."""
     if not choices or extracted.letter is None or not extracted.value:
         return False
-    value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value).strip()
+    value = without_choice_letter(extracted.value)
     if not value or re.fullmatch(r"\(?\s*[A-H]\s*\)?\.?", value):
         return False  # only the letter was written: nothing to disagree with
     try:
@@ -103,13 +109,12 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
     if choices is None and extracted.value:
         # the tutor's format appends "(B)" when choices are shown; without choices a stray letter is not
         # part of the value (a model trained on multiple choice may still write one)
-        extracted = type(extracted)(re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value) or extracted.value,
+        extracted = type(extracted)(TRAILING_CHOICE.sub("", extracted.value) or extracted.value,
                                     extracted.letter)
     correct = _grade_safely(extracted, record, choices, letter)
     # The value the Answer line states, graded against the gold value whatever letter follows it: a small model
     # can be right about 108° and still pick the letter of another choice.
-    stated_value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", extracted.value or "").strip() or None
-    value_correct = _grade_safely(stated_value, record, None, None)
+    stated_value_correct = _value_graded(extracted.value, record.answer)
     conflict = choice_conflict(extracted, choices)
 
     try:
@@ -138,7 +143,7 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
         "gold_letter": letter,
         "extracted": {"value": extracted.value, "letter": extracted.letter},
         "correct": correct,
-        "value_correct": value_correct,
+        "value_correct": stated_value_correct,
         "parse_failure": is_parse_failure(output or "", extracted, solution),
         "choice_conflict": conflict,
         "format_ok": bool(solution.steps) and solution.answer is not None and not solution.problems,
@@ -163,15 +168,19 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
     return line
 
 
+def _value_graded(value: str | None, gold) -> bool:
+    value = without_choice_letter(value)
+    if not value or gold is None:
+        return False
+    try:
+        return bool(grade(value, gold))
+    except Exception:  # noqa: BLE001 - as in scoring: a grader crash is a wrong answer
+        return False
+
+
 def value_correct(line: dict) -> bool:
     """`value_correct` of a predictions line, recomputed from its stored answer for lines written before the
     field existed."""
     if "value_correct" in line:
         return bool(line["value_correct"])
-    value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", (line.get("extracted") or {}).get("value") or "").strip()
-    if not value or line.get("gold") is None:
-        return False
-    try:
-        return bool(grade(value, line["gold"]))
-    except Exception:  # noqa: BLE001 - as in scoring: a grader crash is a wrong answer
-        return False
+    return _value_graded((line.get("extracted") or {}).get("value"), line.get("gold"))
