@@ -154,10 +154,15 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
 
         def run_search(text):
             note, found = handlers.search_bank(bank, text)
-            return note, gr.Radio(choices=found, value=found[0][1] if found else None)
+            first = found[0][1] if found else None
+            return note, gr.Radio(choices=found, value=first), handlers.theorem_detail(bank, first)
 
-        search_btn.click(run_search, query, [results_note, results], concurrency_limit=None, api_visibility="private")
-        query.submit(run_search, query, [results_note, results], concurrency_limit=None, api_visibility="private")
-        results.change(lambda tid: handlers.theorem_detail(bank, tid), results, detail, concurrency_limit=None,
-                       api_visibility="private")
+        # The search shows its first result's detail itself, and only a student's pick (.input, not .change) asks
+        # for another: a .change fired by the new choices could otherwise land after the pick and overwrite it.
+        search_btn.click(run_search, query, [results_note, results, detail], concurrency_limit=None,
+                         api_visibility="private")
+        query.submit(run_search, query, [results_note, results, detail], concurrency_limit=None,
+                     api_visibility="private")
+        results.input(lambda tid: handlers.theorem_detail(bank, tid), results, detail, concurrency_limit=None,
+                      api_visibility="private")
     return demo
