@@ -13,123 +13,46 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from training.evaluation.benchmarks import DEFAULT_MODE, load_benchmark
-from training.evaluation.generators import BACKENDS
+from model.backends import BACKENDS
+from training.evaluation.benchmarks import DEFAULT_MODE
 from training.evaluation.report import compare_runs, load_run, render_comparison, write_summary
-from training.evaluation.runner import (RUN_FILE, EvalItem, RunSettings, check_run_file, evaluate_items,
-                                        fingerprint_file)
+from training.evaluation.run import EvalRequest, run_evaluation
+from training.evaluation.runner import RUN_FILE
 
 
-def prompt_version() -> str:
-    """A short id of the prompt text: any change to the instructions changes results, so it is recorded."""
-    import hashlib
-
-    from model import prompting
-
-    explicit = getattr(prompting, "PROMPT_VERSION", None)
-    if explicit:
-        return str(explicit)
-    text = prompting.SYSTEM_INTRO + "\n" + prompting.FORMAT_INSTRUCTIONS
-    return "v1-" + hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def build_items(records, benchmark: str, mode: str, probe: bool, probe_seed: int,
-                out_dir: Path) -> tuple[list[EvalItem], str]:
-    from training.evaluation.probes import probe_variants, synthetic_hooks
-
-    hooks = synthetic_hooks(out_dir / "probe_images") if probe and benchmark == "synthetic" else (None, None, "")
-    items = []
-    for record in records:
-        record_mode = "choice" if mode == "choice" and record.choices else "direct"
-        items.append(EvalItem(key=record.id, record=record, variant="original", mode=record_mode))
-        if probe:
-            for variant, probed in probe_variants(record, benchmark, probe_seed, hooks):
-                if variant == "shuffle" and record_mode != "choice":
-                    continue  # choices are not shown in direct mode, so their order cannot matter
-                items.append(EvalItem(key=f"{record.id}#{variant}", record=probed, variant=variant, mode=record_mode))
-    return items, hooks[2]
-
-
-class LazyGenerator:
-    """Loads the model on the first batch only, so resuming a finished run costs no model load."""
-
-    def __init__(self, factory):
-        self.factory, self.generator = factory, None
-
-    def __call__(self, prompts):
-        if self.generator is None:
-            self.generator = self.factory()
-        return self.generator(prompts)
+def request_from_args(args) -> EvalRequest:
+    """The command line as an evaluation request; every profile flag left out stays "as trained"."""
+    overrides = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty,
+                 "retrieval_mode": args.retrieval_mode, "retrieval_query": args.retrieval_query,
+                 "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+    if args.retrieval == "off":
+        overrides["prompt_theorems"] = 0
+    elif args.top_k is not None:
+        overrides["prompt_theorems"] = args.top_k
+    elif args.retrieval == "on":
+        raise SystemExit("--retrieval on needs --top-k N (how many theorems to list); without either flag the "
+                         "prompt lists as many as the checkpoint was trained with")
+    if args.point_names == "keep":
+        overrides["point_names"] = None
+    return EvalRequest(
+        benchmark=args.benchmark, data=str(args.data), out=args.out, model=str(args.model or ""),
+        adapter=args.adapter, backend=args.backend, base_url=args.base_url, outputs=args.outputs, mode=args.mode,
+        limit=args.limit, splits=[args.split] if args.split else [], text_only=args.text_only,
+        batch_size=args.batch_size, probe=args.probe, probe_seed=args.probe_seed, bank=args.bank, device=args.device,
+        threads=args.threads, progress=not args.quiet, profile_dir=args.profile, overrides=overrides)
 
 
 def cmd_run(args) -> int:
-    rank = int(os.environ.get("RANK", 0))
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    mode = args.mode or DEFAULT_MODE[args.benchmark]
-    if args.backend in ("local", "vllm") and not args.model and not args.adapter:
-        raise SystemExit("--model is required (a checkpoint folder or hub id; `python -m model.tiny OUT` builds a tiny one)")
-
-    records = load_benchmark(args.benchmark, args.data, limit=args.limit, split=args.split, text_only=args.text_only)
-    if not records:
-        raise SystemExit(f"{args.data} gave no records for --benchmark {args.benchmark}")
-    settings = RunSettings(
-        benchmark=args.benchmark, data=str(args.data), model=str(args.model or ""), adapter=args.adapter,
-        backend=args.backend, mode=mode, retrieval=args.retrieval == "on", retrieval_mode=args.retrieval_mode,
-        top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit, probe=args.probe,
-        probe_seed=args.probe_seed, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-        prompt_version=prompt_version(), data_fingerprint=fingerprint_file(args.data), base_url=args.base_url,
-    )
-    if settings.min_pixels is None or settings.max_pixels is None:
-        from model.images import ImageOptions, trained_image_options
-
-        # A checkpoint trained by train.py is evaluated with the image bounds it was trained with.
-        defaults = trained_image_options(args.adapter or args.model) if args.backend == "local" else ImageOptions()
-        settings.min_pixels = settings.min_pixels or defaults.min_pixels
-        settings.max_pixels = settings.max_pixels or defaults.max_pixels
-    if args.point_names == "rename" and args.backend == "local":
-        from model.point_names import load_alphabet
-
-        settings.point_letters = load_alphabet(args.adapter or args.model)
-    out_dir = Path(args.out)
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        check_run_file(out_dir, settings)  # before loading a model: fail fast on a mismatched folder
-    items, probe_note = build_items(records, args.benchmark, mode, args.probe, args.probe_seed, out_dir)
-    if probe_note and rank == 0:
-        print(f"probes: {probe_note}", file=sys.stderr)
-
-    from theorem_bank import open_bank
-    from training.evaluation.generators import open_generator
-
-    # A bank file of one's own (--bank) that is only used lexically is built without embeddings; the shared
-    # default file is left to its usual build, so that hybrid retrieval elsewhere keeps its dense half.
-    lexical_only = args.retrieval == "off" or args.retrieval_mode == "bm25"
-    bank = open_bank(args.bank, dense=False if args.bank and lexical_only else None)
-    device = args.device
-    if device == "auto" and world_size > 1:
-        import torch
-
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    generator = LazyGenerator(lambda: open_generator(settings, outputs=args.outputs, device=device))
-    lines = evaluate_items(items, settings, out_dir, generator, bank=bank, rank=rank, world_size=world_size,
-                           progress=not args.quiet)
-    if lines is None:
-        return 0
-    summary = write_summary(out_dir, lines, settings.to_dict())
+    summary = run_evaluation(request_from_args(args))
+    if summary is None:
+        return 0  # another rank of a sharded run writes the summary
     low, high = summary["accuracy_ci95"]
-    print(json.dumps({"out": str(out_dir), "benchmark": args.benchmark, "mode": mode, "n": summary["n"],
-                      "accuracy": summary["accuracy"], "ci95": [low, high], "tutor_accuracy": summary["tutor_accuracy"],
-                      "parse_failures": summary["parse_failures"]}))
+    print(json.dumps({"out": str(args.out), "benchmark": args.benchmark, "mode": summary["settings"]["mode"],
+                      "n": summary["n"], "accuracy": summary["accuracy"], "ci95": [low, high],
+                      "tutor_accuracy": summary["tutor_accuracy"], "parse_failures": summary["parse_failures"]}))
     return 0
 
 
@@ -154,7 +77,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,23 +94,32 @@ def main(argv=None) -> int:
     run.add_argument("--limit", type=int, default=None, help="first N problems (per split for a synthetic folder)")
     run.add_argument("--split", default=None, help="formalgeo: train/val/test; synthetic: one split name")
     run.add_argument("--batch-size", type=int, default=8)
-    run.add_argument("--max-new-tokens", type=int, default=512)
+    # Every setting below defaults to what the checkpoint was trained with (its serving_profile.json, or the
+    # documented default of model.profile for a checkpoint without one); naming one overrides it, and run.json
+    # records what was used.
+    run.add_argument("--profile", default=None,
+                     help="folder whose serving_profile.json to use (default: the --adapter's, else the --model's)")
+    run.add_argument("--max-new-tokens", type=int, default=None, help="default: as trained")
+    run.add_argument("--repetition-penalty", type=float, default=None, help="default: as trained (1.0)")
     run.add_argument("--backend", choices=BACKENDS, default="local")
     run.add_argument("--base-url", default=None, help="openai backend: server URL (default $OPENAI_BASE_URL)")
     run.add_argument("--outputs", default=None, help="replay backend: JSONL of {id, output}")
-    run.add_argument("--retrieval", choices=("on", "off"), default="on", help="theorems from the bank in the prompt")
-    run.add_argument("--retrieval-mode", choices=("hybrid", "bm25", "dense"), default="hybrid",
-                     help="how the bank ranks theorems (bm25 needs no embedding model)")
-    run.add_argument("--top-k", type=int, default=3, help="theorems retrieved per problem")
+    run.add_argument("--retrieval", choices=("on", "off"), default=None,
+                     help="theorems from the bank in the prompt (default: as trained; off: none)")
+    run.add_argument("--retrieval-mode", choices=("hybrid", "bm25", "dense"), default=None,
+                     help="how the bank ranks theorems (default: as trained; bm25 needs no embedding model)")
+    run.add_argument("--retrieval-query", choices=("question", "question+choices"), default=None,
+                     help="what the bank is searched with (default: as trained)")
+    run.add_argument("--top-k", type=int, default=None, help="theorems listed in the prompt (default: as trained)")
     run.add_argument("--bank", default=None, help="theorem bank SQLite file (default: the cache built from the seeds)")
     run.add_argument("--probe", action="store_true", help="also evaluate shuffled / renamed / renumbered variants")
     run.add_argument("--probe-seed", type=int, default=0)
-    run.add_argument("--min-pixels", type=int, default=None)
-    run.add_argument("--max-pixels", type=int, default=None)
+    run.add_argument("--min-pixels", type=int, default=None, help="default: as trained")
+    run.add_argument("--max-pixels", type=int, default=None, help="default: as trained")
     run.add_argument("--text-only", action="store_true", help="ignore diagrams even where they exist")
     run.add_argument("--point-names", choices=("rename", "keep"), default="rename",
-                     help="rename point letters a from-scratch checkpoint never saw (its point_names.json) into "
-                          "ones it knows, as the tutor does; keep: show them as written")
+                     help="rename point letters a from-scratch checkpoint never saw (its profile's point_names) "
+                          "into ones it knows, as the tutor does; keep: show them as written")
     run.add_argument("--device", default="auto")
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -206,7 +138,11 @@ def main(argv=None) -> int:
     compare.add_argument("--json", default=None, help="also write the comparison as JSON here")
     compare.set_defaults(func=cmd_compare)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

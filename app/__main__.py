@@ -28,7 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"),
                    help="key for the OpenAI-compatible server (default: $OPENAI_API_KEY)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    m.add_argument("--max-new-tokens", type=int, default=768)
+    m.add_argument("--max-new-tokens", type=int, default=None,
+                   help="answer length budget (default: as the checkpoint was trained, its serving profile)")
+    m.add_argument("--profile", default=None,
+                   help="folder whose serving_profile.json to prompt with (default: the adapter's, else the "
+                        "model's; give it with --backend openai so a served model is prompted as trained)")
     m.add_argument("--retrieval", choices=["hybrid", "bm25"], default="hybrid",
                    help="theorem retrieval: BM25 + dense embeddings, or BM25 alone (faster start, no encoder)")
     s = p.add_argument_group("serving")
@@ -63,7 +67,7 @@ def build_app(args: argparse.Namespace):
 
     tutor = serving.open_tutor(serving.ServingConfig(
         model=args.model, adapter=args.adapter, backend=args.backend, base_url=args.base_url,
-        api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens))
+        api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens, profile=args.profile))
     bank = open_bank(dense=False if args.retrieval == "bm25" else None)
     store = None if args.no_feedback else feedback.FeedbackStore(args.feedback_db)
     items = gallery.load_gallery()

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.choices import letter as choice_letter
+
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 GALLERY_FILE = EXAMPLES_DIR / "gallery.json"
 GALLERY_SEED = 2026
@@ -40,7 +42,7 @@ class Example:
     @property
     def answer_letter(self) -> str | None:
         if self.choices and self.answer in self.choices:
-            return "ABCD"[self.choices.index(self.answer)]
+            return choice_letter(self.choices.index(self.answer))
         return None
 
 

@@ -6,13 +6,13 @@ that dies mid-stream -- is tested by calling the function directly with the tiny
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
 
 from app import render
+from model.choices import CHOICE_LETTERS as ALPHABET, without_letter
 
 log = logging.getLogger("app")
 
@@ -21,7 +21,7 @@ MAX_CHOICE_CHARS = 300
 RETRIEVE_K = 5
 # Re-render at most this often while tokens stream (each render parses and checks the text so far).
 RENDER_INTERVAL_S = 0.12
-CHOICE_LETTERS = "ABCD"
+CHOICE_LETTERS = ALPHABET[:4]  # the page has four choice boxes
 
 
 class View(NamedTuple):
@@ -205,7 +205,7 @@ def _answer(text: str, solution, choices, checks, bank=None) -> str:
         extracted = extract_answer(text, choices=choices)
         value, letter = extracted.value, extracted.letter
         if letter and value:  # "34° (A)" is shown as "34° — choice A (34°)", not with the letter twice
-            value = re.sub(r"\s*\(\s*[A-H]\s*\)\s*$", "", value) or value
+            value = without_letter(value) or value
     except Exception:
         log.exception("answer extraction failed")
         value, letter = None, None
@@ -277,7 +277,9 @@ def solve(tutor, bank, image, question, choice_a="", choice_b="", choice_c="", c
         return View(intro + (extra_status or rendered.status), pane, rendered.steps, rendered.answer, state)
 
     try:
-        for piece in tutor.stream(problem.question, problem.choices, problem.picture, [h.theorem for h in hits]):
+        # The model's prompt lists the theorems its serving profile says (retrieved by problem_messages, as in
+        # training); the cards above are the student's, retrieved more widely.
+        for piece in tutor.stream(problem.question, problem.choices, problem.picture, bank):
             text += piece
             state["output"] = text
             now = time.monotonic()

@@ -11,6 +11,8 @@ import html
 import re
 from typing import Any, Iterable, Sequence
 
+from model.choices import index_of
+
 # The delimiters the answer panes render as mathematics (Gradio's `latex_delimiters`).
 LATEX_DELIMITERS = [
     {"left": "$$", "right": "$$", "display": True},
@@ -230,7 +232,8 @@ def answer_html(value: str | None, letter: str | None = None, choices: Sequence[
 
 
 def _choice_html(letter: str, choices: Sequence[str] | None) -> str:
-    idx = "ABCDEFGH".find(letter.upper())
+    idx = index_of(letter)
+    idx = -1 if idx is None else idx
     choice = choices[idx] if choices and 0 <= idx < len(choices) else ""
     return f' — choice <b class="tt-choice">{text(letter.upper())}</b>' + (f" ({text(choice)})" if choice else "")
 

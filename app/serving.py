@@ -1,6 +1,7 @@
 """Which model answers: the embedded demo model by default, a local checkpoint (+ LoRA adapter), or an
-OpenAI-compatible server (vLLM). The app talks to a `Tutor`: `.identity` for the About tab and feedback,
-`.stream(question, choices, image, theorems)` for the text.
+OpenAI-compatible server (vLLM), opened by model.backends.open_backend. The app talks to a `Tutor`: `.identity`
+for the About tab and feedback, `.stream(question, choices, image, bank)` for the text, prompted by
+model.prompting.problem_prompt with the checkpoint's serving profile, exactly as it was trained.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 log = logging.getLogger("app")
 
@@ -41,46 +42,31 @@ class ServingConfig:
     base_url: str | None = None
     api_key: str | None = None
     device: str = "auto"
-    max_new_tokens: int = 768
+    max_new_tokens: int | None = None  # None: as the checkpoint was trained (its serving profile)
+    # Folder whose serving_profile.json describes the model (default: the adapter's, else the model's; a served
+    # model name has none, so an openai backend needs it to prompt as trained).
+    profile: str | None = None
 
 
 class Tutor:
-    """One model behind the app: `stream_messages(messages) -> Iterator[str]` yields text increments."""
+    """One model behind the app: a backend (model.backends) and the serving profile it is prompted with."""
 
-    def __init__(self, stream_messages: Callable[[list[dict]], Iterator[str]], identity: dict,
-                 prompt_theorems: int | None = None, point_letters: str | None = None):
-        self.stream_messages = stream_messages
+    def __init__(self, backend, identity: dict, profile=None, options=None):
+        self.backend = backend
         self.identity = identity
-        # How many retrieved theorems the model's prompt lists: as many as it saw in training (None: all given).
-        self.prompt_theorems = prompt_theorems
-        # The point letters a from-scratch model was trained on; the student's others are renamed into them.
-        self.point_letters = point_letters
+        self.profile = profile or backend.profile
+        self.options = options or self.profile.generation_options()
 
-    def stream(self, question: str, choices=None, image=None, theorems=()) -> Iterator[str]:
-        from model.point_names import rename_problem
-        from model.prompting import build_messages
+    def prompt(self, question: str, choices=None, image=None, bank=None):
+        """The problem as the model sees it (model.prompting.problem_prompt, the trainer's and evaluator's too)."""
+        from model.prompting import problem_prompt
 
-        shown = list(theorems) if self.prompt_theorems is None else list(theorems)[: self.prompt_theorems]
-        renaming, question, choices = rename_problem(question, choices, self.point_letters)
-        messages = build_messages(question, choices=choices, image=image, theorems=shown)
-        yield from renaming.restore_stream(self.stream_messages(messages))
+        return problem_prompt(question, choices, image, bank, self.profile)
 
-
-def trained_prompt_theorems(checkpoint) -> int | None:
-    """`data.prompt_theorems` of a checkpoint trained by train.py (its train_config.yaml), else None.
-
-    A model trained with no theorems in its prompt (the demo model) must be served that way too; the theorem
-    cards are still shown to the student."""
-    import yaml
-
-    path = Path(checkpoint) / "train_config.yaml" if checkpoint else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("prompt_theorems")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    return int(value) if isinstance(value, int) else None
+    def stream(self, question: str, choices=None, image=None, bank=None) -> Iterator[str]:
+        """Text increments of the model's answer, with the student's point names restored."""
+        prompt = self.prompt(question, choices, image, bank)
+        yield from prompt.renaming.restore_stream(self.backend.stream(prompt.messages, self.options))
 
 
 def tiny_fallback_dir() -> Path:
@@ -111,38 +97,30 @@ def resolve_model(config: ServingConfig) -> tuple[str, dict]:
 
 def open_tutor(config: ServingConfig) -> Tutor:
     """Load the model the config names (nothing named: the embedded demo model on CPU)."""
-    if config.backend == "openai":
-        return _openai_tutor(config)
-    if config.backend != "local":
+    from model.backends import BackendError, open_backend
+
+    if config.backend not in ("local", "openai"):
         raise SystemExit(f"unknown --backend {config.backend!r}; use local or openai")
-    from model.backends import LocalBackend
-    from model.generation import GenerationOptions
-    from model.loading import load_model
-    from model.point_names import load_alphabet
-
-    path, extra = resolve_model(config)
-    # The demo model is small: CPU answers fast and leaves a GPU (if any) to other work.
-    device = "cpu" if extra.get("demo") and config.device == "auto" else config.device
-    loaded = load_model(path, adapter=config.adapter, device=device)
-    backend = LocalBackend(loaded)
-    options = GenerationOptions(max_new_tokens=config.max_new_tokens)
-    identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
-                "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
-    return Tutor(lambda messages: backend.stream(messages, options), identity,
-                 prompt_theorems=trained_prompt_theorems(config.adapter or path),
-                 point_letters=load_alphabet(config.adapter or path))
-
-
-def _openai_tutor(config: ServingConfig) -> Tutor:
-    from model.backends import OpenAIBackend
-    from model.generation import GenerationOptions
-
-    if not config.base_url:
-        raise SystemExit("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1 for vLLM)")
-    if not config.model:
-        raise SystemExit("--backend openai needs --model: the model name the server serves")
-    backend = OpenAIBackend(base_url=config.base_url, model=config.model, api_key=config.api_key)
-    options = GenerationOptions(max_new_tokens=config.max_new_tokens)
-    identity = {"model": config.model, "adapter": config.adapter, "backend": f"openai-compatible ({config.base_url})",
-                "device": "remote", "demo": False}
-    return Tutor(lambda messages: backend.stream(messages, options), identity)
+    if config.backend == "openai":
+        path, extra = config.model, {"demo": False}
+        device = config.device
+    else:
+        path, extra = resolve_model(config)
+        # The demo model is small: CPU answers fast and leaves a GPU (if any) to other work.
+        device = "cpu" if extra.get("demo") and config.device == "auto" else config.device
+    try:
+        backend = open_backend(config.backend, model=path, adapter=config.adapter, base_url=config.base_url,
+                               api_key=config.api_key, profile_dir=config.profile, device=device)
+    except BackendError as err:
+        raise SystemExit(f"--backend {config.backend}: {err}") from None
+    profile = backend.profile
+    if config.max_new_tokens:
+        profile = profile.replace(max_new_tokens=config.max_new_tokens)
+    if config.backend == "openai":
+        identity = {"model": config.model, "adapter": config.adapter,
+                    "backend": f"openai-compatible ({config.base_url})", "device": "remote", **extra}
+    else:
+        loaded = backend.loaded
+        identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
+                    "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
+    return Tutor(backend, identity, profile=profile)

@@ -46,8 +46,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from theorem_bank import open_bank
-    from training.evaluation.generators import LocalGenerator
-    from training.evaluation.runner import EvalItem, RunSettings, evaluate_items
+    from model.backends import open_backend
+    from training.evaluation.runner import EvalItem, RunSettings, backend_generator, evaluate_items
 
     scratch = Path(tempfile.mkdtemp(prefix="eval-throughput-"))
     if args.model:
@@ -60,15 +60,17 @@ def main(argv=None) -> int:
         model, kind = build_tiny_checkpoint(scratch / "tiny", seed=0), "tiny (demo_model/ not found)"
     records = synthetic_problems(args.problems, scratch)
     bank = open_bank()
-    generator = LocalGenerator(str(model), max_new_tokens=args.max_new_tokens, device="cpu", batch_size=8)
+    backend = open_backend("local", model=str(model), device="cpu", batch_size=8)
+    profile = backend.profile.replace(max_new_tokens=args.max_new_tokens, retrieval_mode="bm25")
+    generator = backend_generator(backend, profile.generation_options())
     items = [EvalItem(key=r.id, record=r, mode="choice") for r in records]
 
     runs = iter(range(100))
 
     def measure(batch_size: int) -> float:
         settings = RunSettings(benchmark="synthetic", data="bench", model=str(model), batch_size=batch_size,
-                               max_new_tokens=args.max_new_tokens, retrieval_mode="bm25")
-        generator.batch_size = batch_size
+                               profile=profile)
+        backend.batch_size = batch_size
         out = scratch / f"run-{next(runs)}-b{batch_size}"  # a fresh folder: a reused one would resume, not run
         started = time.perf_counter()
         evaluate_items(items, settings, out, generator, bank=bank, progress=False)

@@ -96,7 +96,8 @@ def run_trl(model_dir: str, args) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from model.images import ImageOptions, load_image
-    from training.collator import prompt_messages
+    from model.profile import default_profile
+    from model.prompting import problem_messages
     from training.targets import target_text
 
     torch.set_num_threads(args.threads)
@@ -107,7 +108,7 @@ def run_trl(model_dir: str, args) -> dict:
     records, root = bench_records(Path(args.data_dir), args.examples)
     for record in records:
         image = str(root / record.image) if record.image else None
-        prompt = prompt_messages(record.question, record.choices, image)
+        prompt = problem_messages(record.question, record.choices, image, None, default_profile().replace(prompt_theorems=0))
         for message in prompt:  # TRL fills {"type": "image"} placeholders from the "images" column
             for part in message["content"]:
                 part.pop("image", None)

@@ -18,10 +18,11 @@ from typing import Mapping, Sequence
 
 import sympy
 
+from model.choices import CHOICE_LETTERS, lettered, without_letter
 from theorem_bank.safe_math import MathError, to_sympy
 
 MAX_ANSWER_CHARS = 1000
-LETTERS = "ABCDEFGH"
+LETTERS = CHOICE_LETTERS
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,7 @@ def _answer_text(text: str) -> str | None:
 
 def choice_map(choices: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
     """{letter: text} from a list (A, B, C... in order) or a dict such as GeoQA's {"A": "40°", ...}."""
-    if not choices:
-        return {}
-    if isinstance(choices, Mapping):
-        return {str(k).strip().upper(): str(v) for k, v in choices.items()}
-    return {LETTERS[i]: str(c) for i, c in enumerate(list(choices)[: len(LETTERS)])}
+    return lettered(choices)
 
 
 def _explicit_letter(text: str, letters: str) -> str | None:
@@ -115,7 +112,7 @@ def _value_of(text: str) -> sympy.Expr | None:
     if not text or len(text) > 200:
         return None
     cleaned = _UNITS.sub(" ", text)
-    cleaned = re.sub(r"^\s*[A-H]\s*[.:：、]\s*", "", cleaned)   # "D. 140°"
+    cleaned = re.sub(rf"^\s*[{LETTERS}]\s*[.:：、]\s*", "", cleaned)   # "D. 140°"
     cleaned = cleaned.replace("^°^", "°").replace("^{°}", "°").strip().rstrip(".").strip()
     if not cleaned:
         return None
@@ -182,7 +179,7 @@ def _letter_for(text: str, value: str | None, options: dict[str, str]) -> str | 
             return letter
     # 2. the answer's value matches exactly one choice ("140°" -> D); a trailing "(B)" was handled above
     if value:
-        letter = match_choice(re.sub(r"\(\s*[A-H]\s*\)\s*$", "", value).strip(), options)
+        letter = match_choice(without_letter(value), options)
         if letter:
             return letter
     # 3. "... the answer is B" anywhere (capital letter only: "the answer is a right angle" is no choice)

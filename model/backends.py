@@ -1,6 +1,12 @@
-"""Two ways to run the tutor's model behind one interface: in this process with transformers (LocalBackend),
-or on an OpenAI-compatible chat-completions server such as `vllm serve` or `transformers serve`
-(OpenAIBackend). Both take the chat messages of model.prompting and return text, batched or streamed.
+"""Every way to run the tutor's model, behind one interface and one factory, `open_backend(kind, ...)`:
+
+- `local`: a checkpoint loaded in this process with transformers (LocalBackend);
+- `openai`: an OpenAI-compatible chat-completions server such as `vllm serve` or `transformers serve`;
+- `vllm`: vLLM's offline engine in this process (GPU; a LoRA adapter through LoRARequest);
+- `replay`: outputs recorded elsewhere (JSONL of {"key" or "id", "output"}), returned as if generated here.
+
+All take the chat messages of model.prompting.problem_messages and return text; each carries the serving profile
+(model.profile) of the checkpoint it runs, whose decoding is used when a call names no options.
 """
 
 from __future__ import annotations
@@ -15,12 +21,18 @@ from typing import Iterator, Protocol
 
 from model.generation import GenerationOptions, generate, stream
 from model.images import ImageOptions, image_to_data_url, load_image
+from model.profile import ServingProfile, default_profile, load_profile
+
+BACKENDS = ("local", "openai", "vllm", "replay")
 
 
 class Backend(Protocol):
     name: str
+    profile: ServingProfile
 
-    def generate(self, conversations: list[list[dict]], options: GenerationOptions | None = None) -> list[str]: ...
+    # `keys` name the problems (only the replay backend needs them, to find each recorded output).
+    def generate(self, conversations: list[list[dict]], options: GenerationOptions | None = None,
+                 keys: list[str] | None = None) -> list[str]: ...
 
     def stream(self, conversation: list[dict], options: GenerationOptions | None = None) -> Iterator[str]: ...
 
@@ -34,7 +46,8 @@ class LocalBackend:
 
     def __init__(self, loaded, image_options: ImageOptions | None = None, batch_size: int = 8):
         self.loaded = loaded
-        self.image_options = image_options or loaded.image_options or ImageOptions()
+        self.profile = loaded.profile or default_profile()
+        self.image_options = image_options or self.profile.image_options()
         self.batch_size = batch_size
         self.name = f"local:{loaded.describe()}"
 
@@ -46,11 +59,16 @@ class LocalBackend:
         batch_size = kwargs.pop("batch_size", 8)
         return cls(load_model(model, adapter=adapter, device=device, dtype=dtype, **kwargs), image_options, batch_size)
 
-    def generate(self, conversations, options=None):
-        return generate(self.loaded, conversations, options, self.image_options, self.batch_size)
+    def describe(self) -> dict:
+        return {"backend": "local", "loaded": self.loaded.describe(), "min_pixels": self.image_options.min_pixels,
+                "max_pixels": self.image_options.max_pixels}
+
+    def generate(self, conversations, options=None, keys=None):
+        return generate(self.loaded, conversations, options or self.profile.generation_options(), self.image_options,
+                        self.batch_size)
 
     def stream(self, conversation, options=None):
-        return stream(self.loaded, conversation, options, self.image_options)
+        return stream(self.loaded, conversation, options or self.profile.generation_options(), self.image_options)
 
 
 class OpenAIBackend:
@@ -65,13 +83,15 @@ class OpenAIBackend:
         image_options: ImageOptions | None = None,
         timeout: float = 300.0,
         max_concurrency: int = 8,
+        profile: ServingProfile | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
         self.model = model
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        self.image_options = image_options or ImageOptions()
+        self.profile = profile or default_profile()
+        self.image_options = image_options or self.profile.image_options()
         self.timeout = timeout
         self.max_concurrency = max_concurrency
         self.name = f"openai:{self.base_url} ({model})"
@@ -104,8 +124,11 @@ class OpenAIBackend:
                 converted.append({"role": message["role"], "content": parts})
         return converted
 
+    def describe(self) -> dict:
+        return {"backend": "openai", "server": self.base_url, "model": self.model}
+
     def request_body(self, conversation, options: GenerationOptions | None, streaming: bool) -> dict:
-        options = options or GenerationOptions()
+        options = options or self.profile.generation_options()
         body = {
             "model": self.model,
             "messages": self.to_openai_messages(conversation),
@@ -155,7 +178,7 @@ class OpenAIBackend:
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError(f"{self.name}: unexpected response shape: {str(payload)[:300]}") from exc
 
-    def generate(self, conversations, options=None):
+    def generate(self, conversations, options=None, keys=None):
         # One request per conversation, sent concurrently: the server batches them (vLLM: continuous batching).
         if len(conversations) <= 1 or self.max_concurrency <= 1:
             return [self._complete(c, options) for c in conversations]
@@ -166,6 +189,144 @@ class OpenAIBackend:
         body = self.request_body(conversation, options, streaming=True)
         response = self._post(body)
         return _sse_text(response, self.name)
+
+
+class VLLMBackend:
+    """vLLM's offline engine in this process: the throughput path on GPUs. Every vLLM setting lives here."""
+
+    def __init__(self, model: str, adapter: str | None = None, profile: ServingProfile | None = None):
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            raise BackendError(f"the vllm backend needs the vllm package ({err}); install it on a GPU machine "
+                               "or use the local or openai backend") from None
+        self.profile = profile or default_profile()
+        self.llm = LLM(model=model, enable_lora=adapter is not None, limit_mm_per_prompt={"image": 1})
+        self.lora = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, adapter)
+        self.image_options = self.profile.image_options()
+        self.name = f"vllm:{model}" + (f" + adapter {adapter}" if adapter else "")
+
+    def describe(self) -> dict:
+        return {"backend": "vllm", "model": self.name}
+
+    def sampling_params(self, options: GenerationOptions | None):
+        from vllm import SamplingParams
+
+        options = options or self.profile.generation_options()
+        sampling = dict(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k or -1) \
+            if options.do_sample else dict(temperature=0.0)
+        return SamplingParams(max_tokens=options.max_new_tokens, seed=options.seed,
+                              repetition_penalty=options.repetition_penalty or 1.0, **sampling)
+
+    def messages(self, conversation: list[dict]) -> list[dict]:
+        """Content-list messages with images as data URLs, sized as on the local path (what vLLM's chat takes)."""
+        converted = []
+        for message in conversation:
+            parts = []
+            for part in message["content"]:
+                if part.get("type") == "image":
+                    image = load_image(part["image"], self.image_options)
+                    parts.append({"type": "image_url", "image_url": {"url": image_to_data_url(image)}})
+                else:
+                    parts.append(part)
+            converted.append({"role": message["role"], "content": parts})
+        return converted
+
+    def generate(self, conversations, options=None, keys=None):
+        outputs = self.llm.chat([self.messages(c) for c in conversations], self.sampling_params(options),
+                                lora_request=self.lora, use_tqdm=False)
+        return [o.outputs[0].text for o in outputs]
+
+    def stream(self, conversation, options=None):
+        yield from self.generate([conversation], options)  # the offline engine has no token stream
+
+
+class ReplayBackend:
+    """Outputs made elsewhere, graded as if generated here. A missing key is an error, not an empty answer."""
+
+    def __init__(self, path: str | os.PathLike, profile: ServingProfile | None = None):
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.profile = profile or default_profile()
+        self.name = f"replay:{self.path}"
+        self.outputs: dict[str, str] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise BackendError(f"cannot read replay outputs {self.path}: {err}") from None
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                self.outputs[str(row.get("key") or row["id"])] = str(row["output"])
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+                raise BackendError(f"{self.path}:{line_no}: expected {{\"id\" or \"key\", \"output\"}} ({err})") from None
+
+    def describe(self) -> dict:
+        return {"backend": "replay", "outputs": str(self.path)}
+
+    def generate(self, conversations, options=None, keys=None):
+        if keys is None or len(keys) != len(conversations):
+            raise BackendError("the replay backend needs the key of every conversation (generate(..., keys=...))")
+        missing = [key for key in keys if key not in self.outputs]
+        if missing:
+            raise BackendError(f"{self.path} has no output for {missing[0]!r}; every evaluated problem needs one")
+        return [self.outputs[key] for key in keys]
+
+    def stream(self, conversation, options=None):
+        raise BackendError("the replay backend answers known problems by key; it cannot stream a new one")
+
+
+def open_backend(kind: str = "local", *, model: str | None = None, adapter: str | None = None,
+                 base_url: str | None = None, api_key: str | None = None, outputs: str | None = None,
+                 profile: ServingProfile | None = None, profile_dir: str | None = None, device: str = "auto",
+                 batch_size: int = 8, image_options: ImageOptions | None = None, **load_kwargs) -> Backend:
+    """THE factory for every backend. The profile is, in order: `profile` as given, the serving_profile.json in
+    `profile_dir`, the checkpoint's own (local: read by model.loading; vllm: the model or adapter folder), else
+    the documented default (model.profile)."""
+    if profile is None and profile_dir is not None:
+        profile = load_profile(profile_dir)
+    if kind == "local":
+        from model.loading import load_model
+
+        if not model and not adapter:
+            raise BackendError("the local backend needs a model (checkpoint folder or hub id) or an adapter folder")
+        loaded = load_model(model or None, adapter=adapter, device=device, **load_kwargs)
+        if profile is not None:
+            loaded.profile = profile
+        return LocalBackend(loaded, image_options, batch_size)
+    if kind == "openai":
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise BackendError("the openai backend needs a server URL (--base-url, e.g. http://127.0.0.1:8000/v1 for "
+                               "`vllm serve`, or $OPENAI_BASE_URL)")
+        if not model:
+            raise BackendError("the openai backend needs the model name the server serves (--model)")
+        return OpenAIBackend(url, model, api_key=api_key, image_options=image_options, max_concurrency=max(1, batch_size),
+                             profile=profile or _local_profile(model, adapter))
+    if kind == "vllm":
+        if not model:
+            raise BackendError("the vllm backend needs a model (checkpoint folder or hub id)")
+        return VLLMBackend(model, adapter, profile=profile or _local_profile(model, adapter))
+    if kind == "replay":
+        if not outputs:
+            raise BackendError("the replay backend needs a file of recorded outputs (--outputs FILE.jsonl, "
+                               "one {\"id\", \"output\"} per line)")
+        return ReplayBackend(outputs, profile=profile or _local_profile(model, adapter))
+    raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
+
+
+def _local_profile(model, adapter) -> ServingProfile:
+    # A remote or recorded model named by a local checkpoint folder is served with that folder's profile.
+    from model.loading import checkpoint_profile
+
+    return checkpoint_profile(model or None, adapter)
 
 
 def _sse_text(response, name: str) -> Iterator[str]:

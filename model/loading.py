@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.images import trained_image_options
+from model.profile import ServingProfile, load_profile
 
 HOW_TO_GET_WEIGHTS = (
     "To get weights: on a machine with network run `hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR` "
@@ -53,8 +53,9 @@ class LoadedModel:
     base: str  # the base checkpoint (hub id or directory)
     adapter: str | None = None  # PEFT adapter directory applied on top of `base`, if any
     load_seconds: float = 0.0
-    # The image bounds to serve with: those the checkpoint was trained with (model.images.trained_image_options).
-    image_options: Any = None
+    # What the checkpoint was trained with (its serving_profile.json, or the documented default): prompt,
+    # retrieval, point letters, image bounds and decoding. Read once, here.
+    profile: ServingProfile | None = None
     # Qwen2.5-VL keeps per-call state on the module (rope_deltas between prefill and decode steps), so two
     # generate() calls must not interleave on one model: model.generation holds this lock around each call.
     lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -62,6 +63,11 @@ class LoadedModel:
     @property
     def tokenizer(self):
         return self.processor.tokenizer
+
+    @property
+    def image_options(self):
+        """The image bounds to serve with: those the checkpoint was trained with."""
+        return self.profile.image_options() if self.profile is not None else None
 
     def describe(self) -> str:
         adapter = f" + adapter {self.adapter}" if self.adapter else ""
@@ -193,6 +199,26 @@ def adapter_base(adapter_dir: str | os.PathLike) -> str:
     return str(base)
 
 
+def profile_home(model: str | os.PathLike | None, adapter: str | os.PathLike | None = None) -> str | None:
+    """The directory whose serving_profile.json describes this model: the adapter's (train.py writes it beside
+    the adapter), else the model directory's; None for a hub id."""
+    for candidate in (adapter, model):
+        if candidate is None:
+            continue
+        try:
+            source = classify(candidate)
+        except ModelLoadError:
+            continue
+        if source.kind != "hub":
+            return source.location
+    return None
+
+
+def checkpoint_profile(model: str | os.PathLike | None, adapter: str | os.PathLike | None = None) -> ServingProfile:
+    """The serving profile of a checkpoint without loading its weights (load_model attaches the same one)."""
+    return load_profile(profile_home(model, adapter))
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -289,7 +315,7 @@ def load_model(
         base=base_source.location,
         adapter=adapter_dir,
         load_seconds=time.perf_counter() - started,
-        image_options=trained_image_options(adapter_dir or (base_source.location if base_source.kind != "hub" else None)),
+        profile=load_profile(adapter_dir or (base_source.location if base_source.kind != "hub" else None)),
     )
 
 

@@ -5,23 +5,22 @@ A model trained from scratch (the embedded demo) has seen only the point letters
 layer has learned never to produce them, so it cannot copy "△PQR" into its steps however well it has learned
 to copy "△ABC". Point names are mere symbols, so the tutor renames each unseen letter to a letter of the
 trained alphabet that the problem does not use, and renames the answer back. A checkpoint trained by train.py
-from scratch records its alphabet in `point_names.json`; a pretrained model (the 7B) has none and is served
-unchanged.
+from scratch records its alphabet in its serving profile (model.profile, `point_names`); a pretrained model
+(the 7B) has none and is served unchanged.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator
 
-FILE = "point_names.json"
+from model.choices import CHOICE_LETTERS
+
 # A capital letter not followed by a small one: the D, H and E of "∠DHE", not the T of "Theorem". The same rule
 # as the from-scratch tokenizer's split (model.tiny.POINT_LETTER_REGEX), restricted to ASCII point names.
 POINT_LETTER = re.compile(r"[A-Z](?![a-z])")
 # A point renamed back never touches the choice letter closing an Answer line: "Answer: 40° (B)".
-ANSWER_CHOICE = re.compile(r"^(\s*Answer:.*\()([A-H])(\)\s*)$")
+ANSWER_CHOICE = re.compile(rf"^(\s*Answer:.*\()([{CHOICE_LETTERS}])(\)\s*)$")
 # O names a circle's centre by convention (and in the curriculum): it is never given to another point.
 CENTRE = "O"
 
@@ -110,20 +109,3 @@ def rename_problem(question: str, choices, alphabet: str | None) -> tuple[Renami
     """The renaming a problem needs, with its question and choices renamed (what the model is shown)."""
     renaming = plan_renaming([question, *(choices or [])], alphabet)
     return renaming, renaming.rename(question), [renaming.rename(c) for c in choices] if choices else None
-
-
-def save_alphabet(model_dir: str | Path, alphabet: str) -> None:
-    path = Path(model_dir) / FILE
-    path.write_text(json.dumps({"trained_point_letters": alphabet}, indent=2) + "\n", encoding="utf-8")
-
-
-def load_alphabet(model_dir: str | Path | None) -> str | None:
-    """The trained point letters recorded with a checkpoint, or None (serve names unchanged)."""
-    path = Path(model_dir) / FILE if model_dir else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("trained_point_letters")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and value.isascii() and value.isupper() else None

@@ -5,8 +5,12 @@ same messages serve the tiny model, the real 7B and an OpenAI-compatible server.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass, field
+
+from model.choices import CHOICE_LETTERS
 
 # GeoQA questions are < 300 characters and long MATH problems ~3k. Longer text is refused rather than cut:
 # a truncated question silently changes what is asked.
@@ -24,6 +28,10 @@ Answer: <final value>, followed by the choice letter in parentheses when choices
 Use the theorem ids listed below when one applies."""
 
 SYSTEM_INTRO = "You are a geometry tutor who teaches by theorems."
+
+# A short id of the prompt's fixed text: a checkpoint records the version it was trained with (model.profile) and
+# an evaluation run records the one it prompted with, since any change to these words changes results.
+PROMPT_VERSION = "v1-" + hashlib.sha256((SYSTEM_INTRO + "\n" + FORMAT_INSTRUCTIONS).encode()).hexdigest()[:8]
 
 
 class PromptError(ValueError):
@@ -92,22 +100,24 @@ def system_prompt(theorems=()) -> str:
     return "\n\n".join(parts)
 
 
-def format_choices(choices) -> str:
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+def format_choices(choices, letters: str = CHOICE_LETTERS) -> str:
     if len(choices) > len(letters):
         raise PromptError(f"{len(choices)} choices given; at most {len(letters)} are supported")
     cleaned = [clean_text(str(c), f"choice {letters[i]}", MAX_CHOICE_CHARS) for i, c in enumerate(choices)]
     return "Choices:\n" + "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(cleaned))
 
 
-def build_messages(question: str, choices=None, image=None, theorems=(), system: str | None = None) -> list[dict]:
-    """Chat messages in the Qwen2.5-VL / OpenAI content-list shape.
+def build_messages(question: str, choices=None, image=None, theorems=(), system: str | None = None,
+                   letters: str = CHOICE_LETTERS) -> list[dict]:
+    """Chat messages in the Qwen2.5-VL / OpenAI content-list shape, from theorems already chosen.
 
-    `image` is anything model.images.load_image accepts (path, bytes, PIL image, data URL); it is loaded and
-    checked when the messages are turned into model inputs. `theorems` are theorem dicts or retrieval hits.
+    The tutor's callers use problem_messages, which chooses the theorems and letters from a serving profile;
+    this lower layer is for tests and benches that need a fixed prompt. `image` is anything
+    model.images.load_image accepts (path, bytes, PIL image, data URL); it is loaded and checked when the
+    messages are turned into model inputs. `theorems` are theorem dicts or retrieval hits.
     """
     question = clean_text(question, "question", MAX_QUESTION_CHARS)
-    text = question if not choices else f"{question}\n{format_choices(list(choices))}"
+    text = question if not choices else f"{question}\n{format_choices(list(choices), letters)}"
     user_content = []
     if image is not None:
         user_content.append({"type": "image", "image": image})
@@ -116,3 +126,66 @@ def build_messages(question: str, choices=None, image=None, theorems=(), system:
         {"role": "system", "content": [{"type": "text", "text": system if system is not None else system_prompt(theorems)}]},
         {"role": "user", "content": user_content},
     ]
+
+
+# ---------------------------------------------------------------------------------------------- the one builder
+
+
+@dataclass
+class ProblemPrompt:
+    """A problem as put in front of a model: its messages, the theorems they list, and the point renaming to undo
+    in the model's answer (model.point_names; empty for a model that knows every letter)."""
+
+    messages: list[dict]
+    theorems: list[dict] = field(default_factory=list)
+    renaming: object = None  # model.point_names.Renaming
+
+    @property
+    def theorem_ids(self) -> list[str]:
+        return [t["id"] for t in self.theorems]
+
+    def restore(self, output: str) -> str:
+        """The model's text with the problem's own point names back."""
+        return self.renaming.restore(output) if self.renaming is not None else output
+
+
+def retrieval_query(question: str, choices, profile) -> str:
+    """The text the bank is searched with, by the profile's recipe."""
+    if profile.retrieval_query == "question+choices" and choices:
+        return question + " " + " ".join(str(c) for c in choices)
+    return question
+
+
+def prompt_theorems(question: str, choices, bank, profile) -> list[dict]:
+    """The theorems the prompt lists: the bank's top profile.prompt_theorems for the profile's query."""
+    if profile.prompt_theorems <= 0:
+        return []
+    if bank is None:
+        raise PromptError(f"this checkpoint was trained with {profile.prompt_theorems} retrieved theorems in its "
+                          "prompt, but no theorem bank was given; open one with theorem_bank.open_bank()")
+    hits = bank.retrieve(retrieval_query(question, choices, profile), k=profile.prompt_theorems,
+                         mode=profile.retrieval_mode)
+    return [_as_theorem(hit) for hit in hits]
+
+
+def problem_prompt(question: str, choices, image, bank, profile) -> ProblemPrompt:
+    """problem_messages with what a caller needs to read the answer back (theorems listed, point renaming)."""
+    from model.point_names import rename_problem
+
+    choices = list(choices) if choices else None
+    theorems = prompt_theorems(question, choices, bank, profile)
+    renaming, shown_question, shown_choices = rename_problem(question, choices, profile.point_names)
+    messages = build_messages(shown_question, choices=shown_choices, image=image, theorems=theorems,
+                              letters=profile.choice_letters)
+    return ProblemPrompt(messages=messages, theorems=theorems, renaming=renaming)
+
+
+def problem_messages(question: str, choices, image, bank, profile) -> list[dict]:
+    """THE function that turns a problem into chat messages, for training, evaluation, the experiment and the app.
+
+    Retrieves profile.prompt_theorems theorems from `bank` by the profile's query recipe, renames point letters
+    the checkpoint never saw into its trained ones (profile.point_names), and letters the choices with
+    profile.choice_letters. A caller that shows the answer must undo the renaming: use problem_prompt(...),
+    whose .restore(output) does it.
+    """
+    return problem_prompt(question, choices, image, bank, profile).messages

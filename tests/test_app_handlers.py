@@ -34,8 +34,8 @@ class ScriptedTutor:
     def __init__(self, text: str, fail_after: int | None = None):
         self.text, self.fail_after, self.calls = text, fail_after, []
 
-    def stream(self, question, choices=None, image=None, theorems=()):
-        self.calls.append({"question": question, "choices": choices, "image": image, "theorems": list(theorems)})
+    def stream(self, question, choices=None, image=None, bank=None):
+        self.calls.append({"question": question, "choices": choices, "image": image, "bank": bank})
         for i, piece in enumerate(re.findall(r"\S+\s*|\n", self.text)):
             if self.fail_after is not None and i == self.fail_after:
                 raise ConnectionError("backend went away (test)")
@@ -147,8 +147,8 @@ def test_stream_shows_theorems_first_then_steps_then_answer(bank, diagram):
     views = run(tutor, bank, image=diagram, question=QUESTION, choices=CHOICES)
     first = views[0]
     assert "tt-theorem" in first.theorems and first.steps == "" and first.answer == ""
-    # retrieved theorems go to the model as well
-    assert tutor.calls[0]["theorems"] and all("id" in t for t in tutor.calls[0]["theorems"])
+    # the model's own prompt retrieves from the same bank, as its serving profile says (model.prompting)
+    assert tutor.calls[0]["bank"] is bank
     # some intermediate view holds exactly one step card and no answer yet
     partial = [v for v in views[1:-1] if v.steps.count('class="tt-card tt-step') == 1]
     assert partial and all(v.answer == "" for v in partial)
@@ -194,15 +194,16 @@ def test_tiny_model_output_without_steps_is_shown_plainly(bank, tiny_tutor, diag
 
 
 def test_backend_error_mid_stream_is_reported_and_next_request_works(bank, tiny_tutor, diagram):
-    real = tiny_tutor.stream_messages
+    class DiesAfterThree:
+        profile = tiny_tutor.profile
 
-    def dies_after_three(messages):
-        for i, piece in enumerate(real(messages)):
-            if i == 3:
-                raise ConnectionResetError("vLLM server closed the connection")
-            yield piece
+        def stream(self, messages, options=None):
+            for i, piece in enumerate(tiny_tutor.backend.stream(messages, options)):
+                if i == 3:
+                    raise ConnectionResetError("vLLM server closed the connection")
+                yield piece
 
-    broken = serving.Tutor(dies_after_three, tiny_tutor.identity)
+    broken = serving.Tutor(DiesAfterThree(), tiny_tutor.identity)
     final = run(broken, bank, image=diagram, question=QUESTION)[-1]
     assert "tt-error" in final.status and "ConnectionResetError" in final.status
     assert "Press Solve to try again" in final.status

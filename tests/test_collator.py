@@ -8,10 +8,18 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from model.profile import default_profile
+from model.prompting import problem_messages
 from training.collator import (IGNORE_INDEX, ChatEncoder, Example, LengthGroupedSampler, PrepareStats, SFTCollator,
-                               fingerprint, measure_and_filter, nonpadding_share, prompt_messages, record_examples)
+                               fingerprint, measure_and_filter, nonpadding_share, record_examples)
 from training.records import ProblemRecord
 from training.trainer import lora_target_pattern
+
+NO_THEOREMS = default_profile().replace(prompt_theorems=0)
+
+
+def prompt_messages(question, choices, image):
+    return problem_messages(question, choices, image, None, NO_THEOREMS)
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +104,12 @@ def test_records_without_a_usable_target_are_skipped_and_counted(tmp_path):
                                  "exec": "angle1 + angle2 = 180° => ∠B = 150°"}])
     no_steps = ProblemRecord(id="n", source="t", split="train", question="Find y.", answer="4")
     stats = PrepareStats()
-    examples = list(record_examples([good, no_steps], "theorem", tmp_path, stats=stats))
+    examples = list(record_examples([good, no_steps], "theorem", tmp_path, NO_THEOREMS, stats=stats))
     assert [e.id for e in examples] == ["g"]
     assert stats.dropped_invalid == 1 and stats.dropped_ids == ["n"]
     assert examples[0].answer.startswith("Theorem: linear_pair") and examples[0].answer.endswith("Answer: 3")
     # The same record with the answer-only target is usable.
-    assert [e.answer for e in record_examples([no_steps], "answer", tmp_path)] == ["Answer: 4"]
+    assert [e.answer for e in record_examples([no_steps], "answer", tmp_path, NO_THEOREMS)] == ["Answer: 4"]
 
 
 def test_collator_pads_right_and_concatenates_images(encoder, diagram):

@@ -79,7 +79,7 @@ def test_uninterrupted_run_writes_every_output(baseline):
     assert summary["n"] == N_PROBLEMS and len(lines) == N_PROBLEMS
     assert [line["id"] for line in lines] == [f"geoqa-test-{i}" for i in range(N_PROBLEMS)]
     assert summary["with_image"] == 2 and summary["modes"] == ["choice"]
-    assert summary["settings"]["model"] and summary["settings"]["max_pixels"]
+    assert summary["settings"]["model"] and summary["settings"]["profile"]["max_pixels"]
     assert (baseline / "report.md").read_text(encoding="utf-8").startswith("# Evaluation: geoqa")
 
 

@@ -30,8 +30,12 @@ def triangle_record(i: int, split: str = "test_iid") -> ProblemRecord:
     )
 
 
-def settings(**overrides) -> RunSettings:
-    values = dict(benchmark="synthetic", data="fixture", model="scripted", retrieval=False, batch_size=2)
+def settings(profile=None, **overrides) -> RunSettings:
+    """Run settings with a profile that lists no theorems; `profile` names changed profile fields."""
+    from model.profile import default_profile
+
+    values = dict(benchmark="synthetic", data="fixture", model="scripted", batch_size=2,
+                  profile=default_profile().replace(prompt_theorems=0, **(profile or {})))
     values.update(overrides)
     return RunSettings(**values)
 
@@ -148,8 +152,8 @@ def test_repair_tail_cuts_only_the_torn_line(tmp_path):
 def test_rerun_with_other_settings_is_refused(tmp_path, bank):
     records = [triangle_record(0)]
     evaluate_items(items_for(records), settings(), tmp_path, Scripted(OUTPUTS), bank=bank, progress=False)
-    with pytest.raises(SystemExit, match="max_new_tokens"):
-        evaluate_items(items_for(records), settings(max_new_tokens=7), tmp_path, Scripted(OUTPUTS), bank=bank,
+    with pytest.raises(SystemExit, match=r"profile\.max_new_tokens: 1024 -> 7"):
+        evaluate_items(items_for(records), settings(profile={"max_new_tokens": 7}), tmp_path, Scripted(OUTPUTS), bank=bank,
                        progress=False)
 
 

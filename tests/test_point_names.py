@@ -7,7 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.point_names import (Renaming, load_alphabet, plan_renaming, point_letters, save_alphabet,
+from model.profile import load_profile
+from model.point_names import (Renaming, plan_renaming, point_letters,
                                trained_alphabet)
 
 TRAINED = "ABCDEFGHIJKLMNO"
@@ -64,16 +65,6 @@ def test_streamed_restore_equals_restore_of_the_whole_text(cuts):
     assert "".join(renaming.restore_stream(pieces)) == renaming.restore(text) == OUTPUT
 
 
-def test_alphabet_file_round_trip_and_bad_files(tmp_path):
-    save_alphabet(tmp_path, TRAINED)
-    assert load_alphabet(tmp_path) == TRAINED
-    (tmp_path / "point_names.json").write_text(json.dumps({"trained_point_letters": "abc; DROP"}))
-    assert load_alphabet(tmp_path) is None  # not an alphabet: serve names unchanged rather than guess
-    (tmp_path / "point_names.json").write_text("{not json")
-    assert load_alphabet(tmp_path) is None
-    assert load_alphabet(tmp_path / "missing") is None and load_alphabet(None) is None
-
-
 def test_evaluator_renames_in_the_prompt_and_grades_the_restored_output(tmp_path):
     from training.evaluation.runner import EvalItem, RunSettings, evaluate_items
     from training.records import ProblemRecord
@@ -91,8 +82,10 @@ def test_evaluator_renames_in_the_prompt_and_grades_the_restored_output(tmp_path
             out.append(Renaming(prompt["renamed_points"]).rename(OUTPUT) if "P" not in shown else OUTPUT)
         return out
 
-    settings_ = RunSettings(benchmark="synthetic", data="fixture", model="scripted", retrieval=False,
-                            point_letters=TRAINED)
+    from model.profile import default_profile
+
+    settings_ = RunSettings(benchmark="synthetic", data="fixture", model="scripted",
+                            profile=default_profile().replace(prompt_theorems=0, point_names=TRAINED))
     lines = evaluate_items([EvalItem(key=record.id, record=record)], settings_, tmp_path, model_that_copies_what_it_was_shown,
                            progress=False)
     shown = seen_prompts[0]["messages"][-1]["content"][-1]["text"]
@@ -100,6 +93,16 @@ def test_evaluator_renames_in_the_prompt_and_grades_the_restored_output(tmp_path
     assert lines[0]["output"] == OUTPUT  # graded and stored with the problem's own names
     assert lines[0]["renamed_points"] == seen_prompts[0]["renamed_points"] != {}
     assert lines[0]["correct"] is True
+
+
+class ScriptedBackend:
+    """A backend whose stream is a given function of the messages (model.backends' interface)."""
+
+    def __init__(self, stream_messages):
+        self.stream_messages = stream_messages
+
+    def stream(self, messages, options=None):
+        return self.stream_messages(messages)
 
 
 def test_tutor_streams_the_answer_with_the_students_names():
@@ -113,12 +116,16 @@ def test_tutor_streams_the_answer_with_the_students_names():
         text = renaming.rename(OUTPUT)
         yield from (text[i:i + 3] for i in range(0, len(text), 3))  # pieces that split names and words
 
-    tutor = Tutor(stream_messages, {"model": "scripted"}, prompt_theorems=0, point_letters=TRAINED)
+    from model.profile import default_profile
+
+    tutor = Tutor(ScriptedBackend(stream_messages), {"model": "scripted"},
+                  profile=default_profile().replace(prompt_theorems=0, point_names=TRAINED))
     streamed = "".join(tutor.stream(QUESTION, ["70°", "110°"]))
     assert streamed == OUTPUT
     assert not set(point_letters(shown_to_model[0].split("Choices:")[0])) - set(TRAINED)
     # a model served without an alphabet (the 7B) sees the question as the student wrote it
-    plain = Tutor(lambda m: iter([m[-1]["content"][-1]["text"]]), {"model": "scripted"})
+    plain = Tutor(ScriptedBackend(lambda m: iter([m[-1]["content"][-1]["text"]])), {"model": "scripted"},
+                  profile=default_profile().replace(prompt_theorems=0))
     assert "".join(plain.stream(QUESTION)) == QUESTION
 
 
@@ -134,4 +141,4 @@ def test_a_from_scratch_training_records_the_point_letters_it_saw(tmp_path):
     out = Path(run_training(config).output_dir)
     questions = [json.loads(line)["question"] for line in (repo / "tests" / "fixtures" / "train" / "train.jsonl")
                  .read_text(encoding="utf-8").splitlines()]
-    assert load_alphabet(out) == trained_alphabet(questions) != ""
+    assert load_profile(out).point_names == trained_alphabet(questions) != ""

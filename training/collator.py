@@ -42,6 +42,7 @@ class PrepareStats:
     dropped_too_long: int = 0
     dropped_invalid: int = 0
     longest_kept: int = 0
+    longest_target: int = 0  # supervised tokens (answer + end-of-turn marker) of the longest kept example
     dropped_ids: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # first record id seen for each rejection reason
 
@@ -53,34 +54,18 @@ class PrepareStats:
 # ---------------------------------------------------------------------------------------------------------------
 # Messages
 
-def prompt_messages(question: str, choices: Sequence[str] | None, image: str | None,
-                    theorems: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """The prompt exactly as the tutor builds it at inference time (model.prompting), so training matches serving."""
-    try:
-        from model.prompting import build_messages
-    except ImportError:  # the model layer's prompt builder is not there: a plain Qwen-style user turn
-        return _fallback_messages(question, choices, image)
-    return build_messages(question, choices=list(choices) if choices else None, image=image, theorems=theorems)
-
-
-def _fallback_messages(question: str, choices: Sequence[str] | None, image: str | None) -> list[dict[str, Any]]:
-    text = question
-    if choices:
-        text += "\nChoices: " + " ".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(choices))
-    content: list[dict[str, Any]] = [{"type": "image", "image": image}] if image else []
-    content.append({"type": "text", "text": text})
-    return [{"role": "user", "content": content}]
-
-
-def record_examples(records: Iterable[Any], kind: str, image_root: str | Path,
+def record_examples(records: Iterable[Any], kind: str, image_root: str | Path, profile, bank=None,
                     target_fn: Callable[[Any, str], str] | None = None,
-                    theorems_for: Callable[[Any], Sequence[Any]] | None = None,
                     stats: PrepareStats | None = None) -> Iterator[Example]:
-    """ProblemRecords -> Examples whose assistant turn is `target_fn(record, kind)` (training.targets by default).
+    """ProblemRecords -> Examples whose prompt is model.prompting.problem_messages(..., profile), the tutor's own
+    (theorems retrieved from `bank` as the profile says), and whose assistant turn is `target_fn(record, kind)`
+    (training.targets by default).
 
     A record the target builder or the prompt builder rejects (e.g. a theorem target for a record without
     steps) is skipped and counted in `stats`, with its id, rather than stopping a long data pass.
     """
+    from model.prompting import problem_messages
+
     if target_fn is None:
         from training.targets import target_text as target_fn
     image_root = Path(image_root)
@@ -93,8 +78,7 @@ def record_examples(records: Iterable[Any], kind: str, image_root: str | Path,
             answer = target_fn(record, kind)
             if not answer or not answer.strip():
                 raise ValueError("empty target")
-            messages = prompt_messages(record.question, record.choices, image,
-                                       theorems_for(record) if theorems_for else ())
+            messages = problem_messages(record.question, record.choices, image, bank, profile)
         except (ValueError, KeyError) as err:
             if stats is not None:
                 stats.dropped_invalid += 1
@@ -234,6 +218,7 @@ def measure_and_filter(examples: Iterable[Example], encoder: ChatEncoder, max_le
             continue
         kept.append(example)
         stats.longest_kept = max(stats.longest_kept, example.length)
+        stats.longest_target = max(stats.longest_target, int((example.labels != IGNORE_INDEX).sum()))
     stats.kept = len(kept)
     return kept
 

@@ -48,8 +48,12 @@ class DataConfig:
     # Longest example in tokens (image tokens included). Longer examples are dropped and counted, never cut.
     max_length: int = 2048
     max_examples: int | None = None
-    # Show the bank's top-k retrieved theorems in the prompt, as the tutor does when it serves (0: none).
+    # Show the bank's top-k retrieved theorems in the prompt (0: none). Saved in the checkpoint's serving profile,
+    # so the evaluator and the tutor prompt the model the same way.
     prompt_theorems: int = 0
+    # What the bank is searched with for those theorems, and how it ranks them (model.profile).
+    retrieval_query: Literal["question", "question+choices"] = "question"
+    retrieval_mode: Literal["hybrid", "bm25", "dense", "learned"] = "hybrid"
     # Share of curriculum training questions re-worded with random filler words (training.synthetic.augment), so
     # that a model trained from scratch on few phrasings reads the givens rather than the template (0: none).
     filler_augment: float = 0.0

@@ -145,9 +145,10 @@ def build_shared_init(exp: ExperimentConfig, curriculum: Path, seed: int, init: 
     # counts once, its words stay in pieces and every sequence is a quarter longer.
     build_tiny_checkpoint(init, seed=seed, corpus=corpus, **probe.model.scratch)
     # marks the init as from scratch, so each arm records the point letters it was trained on (model.point_names)
-    from model.point_names import save_alphabet, trained_alphabet
+    from model.point_names import trained_alphabet
+    from model.profile import default_profile, save_profile
 
-    save_alphabet(init, trained_alphabet(questions))
+    save_profile(init, default_profile().replace(point_names=trained_alphabet(questions), origin="train.py"))
     return init
 
 
@@ -165,37 +166,17 @@ def train_arm(config, say) -> dict:
 
 
 def evaluate_arm(exp: ExperimentConfig, config, curriculum: Path, out: Path) -> dict:
-    """Evaluate one trained arm on the held-out splits with the prompt it was trained with."""
-    from theorem_bank import open_bank
-    from training.evaluation.benchmarks import load_benchmark
-    from training.evaluation.generators import LocalGenerator
-    from training.evaluation.report import write_summary
-    from training.evaluation.runner import EvalItem, RunSettings, evaluate_items, fingerprint_file
+    """Evaluate one trained arm on the held-out splits, by evaluate.py's own runner, as the arm was trained
+    (its serving profile); only the answer budget is the experiment's."""
+    from training.evaluation.run import EvalRequest, run_evaluation
 
     if (out / "summary.json").is_file():
         return json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    records = []
-    for split in exp.eval.splits:
-        records += load_benchmark("synthetic", curriculum, limit=exp.eval.limit_per_split, split=split)
-    k = config.data.prompt_theorems
-    model_dir = Path(config.train.output_dir)
-    settings = RunSettings(benchmark="synthetic", data=str(curriculum), model=str(model_dir), mode="choice",
-                           retrieval=k > 0, top_k=k, max_new_tokens=exp.eval.max_new_tokens,
-                           batch_size=exp.eval.batch_size, limit=exp.eval.limit_per_split,
-                           min_pixels=config.model.min_pixels, max_pixels=config.model.max_pixels,
-                           data_fingerprint=fingerprint_file(curriculum))
-    from evaluate import prompt_version
-
-    settings.prompt_version = prompt_version()
-    from model.point_names import load_alphabet
-
-    settings.point_letters = load_alphabet(model_dir)  # as the tutor serves it
-    items = [EvalItem(key=r.id, record=r, mode="choice" if r.choices else "direct") for r in records]
-    generator = LocalGenerator(str(model_dir), max_new_tokens=exp.eval.max_new_tokens, device="cpu",
-                               min_pixels=config.model.min_pixels, max_pixels=config.model.max_pixels,
-                               batch_size=exp.eval.batch_size)
-    lines = evaluate_items(items, settings, out, generator, bank=open_bank(), progress=True)
-    return write_summary(out, lines, settings.to_dict())
+    request = EvalRequest(benchmark="synthetic", data=str(curriculum), out=str(out), model=config.train.output_dir,
+                          mode="choice", limit=exp.eval.limit_per_split, splits=list(exp.eval.splits),
+                          batch_size=exp.eval.batch_size, device="cpu",
+                          overrides={"max_new_tokens": exp.eval.max_new_tokens})
+    return run_evaluation(request)
 
 
 # --------------------------------------------------------------------------- aggregation

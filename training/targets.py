@@ -13,12 +13,12 @@ from typing import Any
 
 import yaml
 
+from model import choices
 from model.solution_format import Solution, Step, render
 from theorem_bank.safe_math import name_of
 from training.records import ProblemRecord
 
 KINDS = ("theorem", "plain", "answer")
-LETTERS = "ABCDEFGHIJ"
 CORE_THEOREMS = Path(__file__).resolve().parents[1] / "theorem_bank" / "seeds" / "geometry_core.yaml"
 
 
@@ -47,13 +47,11 @@ def theorem_roles(theorem_id: str, bank: Any = None) -> set[str]:
 
 def answer_value(record: ProblemRecord) -> str:
     """What follows "Answer:": the value, plus the choice letter when the record has choices."""
-    if record.choices and record.answer_index is not None:
-        return f"{record.answer} ({LETTERS[record.answer_index]})"
-    return record.answer
+    return choices.answer_value(record.answer, choices.record_letter(record))
 
 
 def answer_line(record: ProblemRecord) -> str:
-    return f"Answer: {answer_value(record)}"
+    return choices.answer_line(record.answer, choices.record_letter(record))
 
 
 def theorem_text(record: ProblemRecord, bank: Any = None) -> str:

@@ -7,6 +7,7 @@ process, one GPU, or many processes under `accelerate launch` (DDP, FSDP, DeepSp
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,9 +19,10 @@ from typing import Any, Sequence
 
 import torch
 
+from model import point_names
+from model.profile import ServingProfile, load_profile, save_profile, tokens_for
 from training.collator import (ChatEncoder, Example, LengthGroupedSampler, PrepareStats, SFTCollator, SFTDataset,
                                fingerprint, measure_and_filter, record_examples)
-from model import point_names
 from training.config import Config, ConfigError, dump_config
 from training.records import ProblemRecord, read_records
 
@@ -67,7 +69,28 @@ def split_path(data_dir: str | Path, split: str) -> Path:
     return path
 
 
-def load_examples(config: Config, split: str, stats: PrepareStats) -> tuple[list[Example], list[ProblemRecord]]:
+def prompt_profile(config: Config) -> ServingProfile:
+    """The prompt part of the serving profile this run trains with (measured fields are filled in at the end).
+
+    Training prompts keep point names as written: a from-scratch model's alphabet IS its training letters."""
+    from model.prompting import PROMPT_VERSION
+
+    return ServingProfile(prompt_version=PROMPT_VERSION, prompt_theorems=config.data.prompt_theorems,
+                          retrieval_query=config.data.retrieval_query, retrieval_mode=config.data.retrieval_mode,
+                          origin="train.py")
+
+
+def prompt_bank(config: Config):
+    """The theorem bank the prompts retrieve from (None when they list no theorems)."""
+    if not config.data.prompt_theorems:
+        return None
+    from theorem_bank import open_bank
+
+    return open_bank()
+
+
+def load_examples(config: Config, split: str, stats: PrepareStats, profile: ServingProfile | None = None,
+                  bank=None) -> tuple[list[Example], list[ProblemRecord]]:
     path = split_path(config.data.dir, split)
     records = list(read_records(path))
     if split == config.data.train_split and config.data.max_examples:
@@ -76,19 +99,25 @@ def load_examples(config: Config, split: str, stats: PrepareStats) -> tuple[list
         from training.synthetic.augment import augment_record
 
         records = [augment_record(r, config.data.filler_augment, config.train.seed) for r in records]
-    theorems_for = _retriever(config.data.prompt_theorems) if config.data.prompt_theorems else None
-    examples = list(record_examples(records, config.data.target, path.parent, theorems_for=theorems_for, stats=stats))
+    profile = profile or prompt_profile(config)
+    if bank is None and profile.prompt_theorems:
+        bank = prompt_bank(config)
+    examples = list(record_examples(records, config.data.target, path.parent, profile, bank, stats=stats))
     by_id = {r.id: r for r in records}
     return examples, [by_id[e.id] for e in examples]
 
 
-def _retriever(k: int):
-    # The tutor shows the bank's top-k theorems in the prompt; training with the same prompt avoids a
-    # train/serve mismatch.
-    from theorem_bank import open_bank
-
-    bank = open_bank()
-    return lambda record: bank.retrieve(record.question, k=k)
+def serving_profile(config: Config, encoder: ChatEncoder, stats: PrepareStats, train_examples, base_path) -> ServingProfile:
+    """What the final checkpoint is served with: this run's prompt, its image bounds, the point letters a
+    from-scratch model saw, and a token budget sized from the longest target it learned to write."""
+    letters = None
+    if config.model.scratch is not None or load_profile(base_path).point_names is not None:
+        # A from-scratch model knows only the point letters of its training problems; serving renames others.
+        letters = point_names.trained_alphabet(question_texts(train_examples)) or None
+    return prompt_profile(config).replace(
+        min_pixels=encoder.image_options.min_pixels, max_pixels=encoder.image_options.max_pixels,
+        point_names=letters, longest_target_tokens=stats.longest_target,
+        max_new_tokens=tokens_for(stats.longest_target))
 
 
 def question_texts(examples: Sequence[Example]) -> list[str]:
@@ -315,12 +344,12 @@ class CheckpointEval:
     """At every save: greedy answers on the held-out split, graded with model.answers, logged as eval metrics."""
 
     def __new__(cls, examples: list[Example], records: list[ProblemRecord], processor, encoder: ChatEncoder,
-                config: Config):
+                config: Config, profile: ServingProfile):
         from transformers import TrainerCallback
 
         class _CheckpointEval(TrainerCallback):
             def on_save(self, args, state, control, model=None, **kwargs):
-                metrics = evaluate_answers(model, processor, encoder, examples, records, config)
+                metrics = evaluate_answers(model, processor, encoder, examples, records, config, profile)
                 if metrics is not None and state.is_world_process_zero:
                     state.log_history.append({"step": state.global_step, **metrics})
                     path = Path(config.train.output_dir) / "metrics.jsonl"
@@ -331,11 +360,15 @@ class CheckpointEval:
         return _CheckpointEval()
 
 
-def evaluate_answers(model, processor, encoder: ChatEncoder, examples, records, config: Config) -> dict | None:
-    """Answer accuracy of greedy generations; each process takes its share and the counts are summed."""
+def evaluate_answers(model, processor, encoder: ChatEncoder, examples, records, config: Config,
+                     profile: ServingProfile | None = None) -> dict | None:
+    """Answer accuracy of greedy generations on the examples' own prompts (model.prompting.problem_messages),
+    decoded as the profile says within eval.max_new_tokens; each process takes its share and the counts are
+    summed."""
     import torch.distributed as dist
     from model.answers import extract_answer, grade
-    from model.generation import GenerationOptions, generate
+    from model.choices import record_letter
+    from model.generation import generate
     from model.loading import LoadedModel
 
     if os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true" or os.environ.get("ACCELERATE_USE_FSDP") == "true":
@@ -348,13 +381,13 @@ def evaluate_answers(model, processor, encoder: ChatEncoder, examples, records, 
     model.eval()
     loaded = LoadedModel(model=model, processor=processor, device=str(device), dtype=next(model.parameters()).dtype,
                          attn_implementation=config.model.attn_implementation, base=config.model.path)
-    texts = generate(loaded, [e.messages for e, _ in chosen], GenerationOptions(max_new_tokens=config.eval.max_new_tokens),
-                     encoder.image_options, batch_size=config.eval.batch_size) if chosen else []
+    options = dataclasses.replace((profile or prompt_profile(config)).generation_options(),
+                                  max_new_tokens=config.eval.max_new_tokens)
+    texts = generate(loaded, [e.messages for e, _ in chosen], options, encoder.image_options,
+                     batch_size=config.eval.batch_size) if chosen else []
     if was_training:
         model.train()
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    correct = sum(bool(grade(extract_answer(text, r.choices), r.answer, r.choices,
-                             letters[r.answer_index] if r.answer_index is not None else None))
+    correct = sum(bool(grade(extract_answer(text, r.choices), r.answer, r.choices, record_letter(r)))
                   for text, (_, r) in zip(texts, chosen))
     counts = torch.tensor([correct, len(chosen)], dtype=torch.long, device=device)
     if dist.is_initialized():
@@ -386,7 +419,8 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
     set_seed(config.train.seed)
 
     stats = PrepareStats()
-    train_examples, _ = load_examples(config, config.data.train_split, stats)
+    profile, bank = prompt_profile(config), prompt_bank(config)
+    train_examples, _ = load_examples(config, config.data.train_split, stats, profile, bank)
     if not train_examples:
         raise ValueError(f"no usable training examples in {split_path(config.data.dir, config.data.train_split)}: "
                          f"{stats.summary()}; first rejections: {stats.reasons}")
@@ -416,12 +450,17 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
     eval_dataset = eval_examples = eval_records = None
     if config.data.eval_split:
         eval_stats = PrepareStats()
-        eval_examples, eval_records = load_examples(config, config.data.eval_split, eval_stats)
+        eval_examples, eval_records = load_examples(config, config.data.eval_split, eval_stats, profile, bank)
         eval_examples = measure_and_filter(eval_examples, encoder, config.data.max_length, eval_stats)
         keep = {e.id for e in eval_examples}
         eval_records = [r for r in eval_records if r.id in keep]
         eval_dataset = SFTDataset(eval_examples[: config.eval.max_examples], encoder)
         say(f"eval split {config.data.eval_split!r}: {eval_stats.summary()}")
+
+    profile = serving_profile(config, encoder, stats, train_examples, model_path)
+    say(f"serving profile: {profile.prompt_theorems} theorems in the prompt, point letters "
+        f"{profile.point_names or 'as written'}, max_new_tokens {profile.max_new_tokens} (longest target "
+        f"{profile.longest_target_tokens} tokens)")
 
     model = apply_tuning(load_model(model_path, config), config)
     table = trainable_table(model)
@@ -434,7 +473,7 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
 
     all_callbacks = [MetricsLog(out / "metrics.jsonl"), *callbacks]
     if config.eval.every_checkpoint and eval_examples:
-        all_callbacks.append(CheckpointEval(eval_examples, eval_records, processor, encoder, config))
+        all_callbacks.append(CheckpointEval(eval_examples, eval_records, processor, encoder, config, profile))
     trainer = make_trainer(model, args, SFTDataset(train_examples, encoder), eval_dataset,
                            SFTCollator(processor.tokenizer.pad_token_id), processor, config.train.seed,
                            config.train.group_by_length, all_callbacks)
@@ -445,10 +484,7 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
         say(f"resuming from {resume_from}" if resume_from else "--resume: no checkpoint yet, starting fresh")
     output = trainer.train(resume_from_checkpoint=resume_from)
 
-    save_final(trainer, processor, config, model_path, out, data_info, table)
-    if main and (config.model.scratch is not None or point_names.load_alphabet(model_path) is not None):
-        # A from-scratch model knows only the point letters of its training problems; serving renames others.
-        point_names.save_alphabet(out, point_names.trained_alphabet(question_texts(train_examples)))
+    save_final(trainer, processor, config, model_path, out, data_info, table, profile)
     result = TrainResult(output_dir=str(out), steps=trainer.state.global_step, train_loss=output.training_loss,
                          seconds=round(time.time() - started, 1), data=data_info, trainable=table)
     if main:
@@ -467,9 +503,10 @@ def _check_output_dir(out: Path, resume: bool) -> None:
                               "train.output_dir (or delete the directory)")
 
 
-def save_final(trainer, processor, config: Config, base_path, out: Path, data_info: dict, table) -> None:
+def save_final(trainer, processor, config: Config, base_path, out: Path, data_info: dict, table,
+               profile: ServingProfile) -> None:
     """Weights (adapter + base reference, or full/merged weights), processor and chat template, resolved config,
-    data fingerprint; metrics.jsonl is already there."""
+    data fingerprint and serving profile; metrics.jsonl is already there."""
     trainer.save_model(str(out))  # gathers sharded weights under FSDP / ZeRO-3; PEFT models write the adapter
     if not trainer.is_world_process_zero():
         trainer.accelerator.wait_for_everyone()
@@ -480,6 +517,7 @@ def save_final(trainer, processor, config: Config, base_path, out: Path, data_in
         f"# resolved config of this run; retrain with: python train.py --config {out / 'train_config.yaml'}\n"
         + dump_config(config), encoding="utf-8")
     (out / "data_fingerprint.json").write_text(json.dumps(data_info, indent=2) + "\n", encoding="utf-8")
+    save_profile(out, profile)
     if config.tuning.mode == "lora":
         _record_base(out, base_path)
         if config.tuning.lora.merge:

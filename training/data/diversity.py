@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import random
 
+from model.choices import letter as choice_letter
 from training.records import ProblemRecord
 
 INSTRUCTIONS = (
@@ -46,5 +47,5 @@ def shuffle_choices(record: ProblemRecord, seed: int = 0) -> ProblemRecord:
     answer_index = order.index(record.answer_index)
     meta = dict(record.meta, choice_order=order)
     if "answer_label" in meta:
-        meta["answer_label"] = "ABCDEFGH"[answer_index]
+        meta["answer_label"] = choice_letter(answer_index)
     return dataclasses.replace(record, choices=choices, answer_index=answer_index, meta=meta)

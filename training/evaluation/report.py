@@ -72,8 +72,8 @@ def summarize(lines: Sequence[dict], settings: dict[str, Any] | None = None) -> 
         summary["checker_errors"] = errors
     if settings is not None:
         summary["settings"] = {k: settings.get(k) for k in (
-            "benchmark", "data", "data_fingerprint", "model", "adapter", "backend", "mode", "retrieval", "retrieval_mode", "top_k",
-            "max_new_tokens", "decoding", "min_pixels", "max_pixels", "prompt_version", "limit", "probe", "probe_seed")}
+            "benchmark", "data", "data_fingerprint", "model", "adapter", "backend", "mode", "profile", "limit", "probe",
+            "probe_seed")}
     return _round(summary)
 
 

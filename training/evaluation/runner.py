@@ -18,11 +18,12 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from model.point_names import Renaming
+from model.profile import default_profile, profile_from_dict
 from training.evaluation.categories import categories
 from training.evaluation.scoring import formalgeo_alias_map, score_output
 
@@ -33,40 +34,43 @@ BENCHMARKS = ("geoqa", "formalgeo", "math", "synthetic")
 
 @dataclass
 class RunSettings:
-    """What was evaluated and how. Fields in RESULT_FIELDS change results; a resume must match them."""
+    """What was evaluated and how. Everything in result_key() changes results; a resume must match it.
+
+    `profile` is the serving profile (model.profile) the problems were prompted and decoded with: the
+    checkpoint's own unless the command overrode some of it. Its fields go into run.json one by one.
+    """
     benchmark: str
     data: str
     model: str = ""
     adapter: str | None = None
     backend: str = "local"
     mode: str = "choice"                 # choice: options shown, letter graded; direct: value graded
-    retrieval: bool = True
-    retrieval_mode: str = "hybrid"       # the bank's retrieve(mode=...): hybrid | bm25 | dense
-    top_k: int = 3
-    max_new_tokens: int = 512
     batch_size: int = 8
     limit: int | None = None
     probe: bool = False
     probe_seed: int = 0
-    decoding: dict[str, Any] = field(default_factory=lambda: {"do_sample": False, "temperature": 0.0})
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    prompt_version: str = ""
+    profile: Any = None                  # ServingProfile or its dict; None: the documented default
     data_fingerprint: str = ""
     base_url: str | None = None
-    # The point letters a from-scratch checkpoint was trained on (model.point_names); others are renamed into
-    # them in the prompt and back in the output. None: names are shown as written.
-    point_letters: str | None = None
 
-    RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "mode", "retrieval", "retrieval_mode",
-                     "top_k", "max_new_tokens", "probe", "probe_seed", "decoding", "min_pixels", "max_pixels", "prompt_version",
-                     "point_letters")
+    RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "backend", "mode", "probe", "probe_seed")
+    # Where the profile came from, not how it prompts or decodes.
+    PROFILE_INFO = ("origin", "longest_target_tokens")
+
+    def __post_init__(self):
+        if self.profile is None:
+            self.profile = default_profile()
+        if isinstance(self.profile, dict):
+            self.profile = profile_from_dict(self.profile, "run settings")
 
     def result_key(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.RESULT_FIELDS}
+        key = {name: getattr(self, name) for name in self.RESULT_FIELDS}
+        key.update({f"profile.{name}": value for name, value in self.profile.to_dict().items()
+                    if name not in self.PROFILE_INFO})
+        return key
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "profile": self.profile.to_dict()}
 
 
 @dataclass
@@ -210,28 +214,27 @@ def write_run_file(out_dir: Path, settings: RunSettings) -> None:
     tmp.replace(out_dir / RUN_FILE)
 
 
-def retrieve_theorems(bank, record, settings: RunSettings) -> list[dict]:
-    if not settings.retrieval or bank is None or settings.top_k <= 0:
-        return []
-    hits = bank.retrieve(record.question, k=settings.top_k, mode=settings.retrieval_mode)
-    return [hit.theorem for hit in hits]
-
-
 def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
-    from model.point_names import rename_problem
-    from model.prompting import build_messages
+    """One problem's prompt, built by model.prompting.problem_prompt from the run's serving profile."""
+    from model.prompting import problem_prompt
 
     record = item.record
-    theorems = retrieve_theorems(bank, record, settings)
     choices = record.choices if item.mode == "choice" else None
     image = record.image or None
     if image is not None and not Path(image).is_file():
         raise SystemExit(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
                          f"--text-only to evaluate without diagrams")
-    renaming, question, choices = rename_problem(record.question, choices, settings.point_letters)
-    messages = build_messages(question, choices=choices, image=image, theorems=theorems)
-    return {"key": item.key, "messages": messages, "image": image, "theorem_ids": [t["id"] for t in theorems],
-            "renamed_points": renaming.forward}
+    prompt = problem_prompt(record.question, choices, image, bank, settings.profile)
+    return {"key": item.key, "messages": prompt.messages, "image": image, "theorem_ids": prompt.theorem_ids,
+            "renamed_points": prompt.renaming.forward}
+
+
+def backend_generator(backend, options=None) -> "Generator":
+    """A model.backends backend as the runner's generator: the batch's conversations in, one text each out."""
+    def generate(prompts: Sequence[dict]) -> list[str]:
+        return backend.generate([p["messages"] for p in prompts], options, keys=[p["key"] for p in prompts])
+
+    return generate
 
 
 def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: str | Path, generate: Generator, *,
@@ -289,7 +292,7 @@ def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSett
         "categories": categories(record, settings.benchmark),
         "has_image": prompt["image"] is not None,
         "theorems_offered": prompt["theorem_ids"],
-        "prompt_version": settings.prompt_version,
+        "prompt_version": settings.profile.prompt_version,
         "output": output,
         "latency_s": round(latency, 4),
         "renamed_points": prompt.get("renamed_points") or {},

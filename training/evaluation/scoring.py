@@ -10,22 +10,9 @@ from typing import Any
 
 from model import answers
 from model.answers import extract_answer, grade
+from model.choices import CHOICE_LETTERS, record_letter, without_letter
 from model.checker import check_solution, execute_solution
 from model.solution_format import parse
-
-LETTERS = "ABCDEFGH"
-TRAILING_CHOICE = re.compile(r"\s*\(\s*[A-H]\s*\)\s*$")
-
-
-def without_choice_letter(value: str | None) -> str:
-    """An answer value without the "(B)" the tutor's format appends when choices are shown."""
-    return TRAILING_CHOICE.sub("", value or "").strip()
-
-
-def gold_letter(record) -> str | None:
-    if record.choices and record.answer_index is not None:
-        return LETTERS[record.answer_index]
-    return None
 
 
 def formalgeo_alias_map(bank) -> dict[str, str]:
@@ -55,8 +42,8 @@ def choice_conflict(extracted, choices) -> bool:
     99°). Letter grading, the published convention, credits such an answer; this flag shows how often."""
     if not choices or extracted.letter is None or not extracted.value:
         return False
-    value = without_choice_letter(extracted.value)
-    if not value or re.fullmatch(r"\(?\s*[A-H]\s*\)?\.?", value):
+    value = without_letter(extracted.value)
+    if not value or re.fullmatch(rf"\(?\s*[{CHOICE_LETTERS}]\s*\)?\.?", value):
         return False  # only the letter was written: nothing to disagree with
     try:
         value_letter = answers.match_choice(value, answers.choice_map(choices))
@@ -103,14 +90,13 @@ def tutor_answer(solution, bank=None) -> str | None:
 def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything predictions.jsonl keeps about one output, except identity and timing."""
     choices = record.choices if mode == "choice" else None
-    letter = gold_letter(record) if mode == "choice" else None
+    letter = record_letter(record) if mode == "choice" else None
     solution = parse(output or "")
     extracted = extract_answer(output or "", choices=choices)
     if choices is None and extracted.value:
         # the tutor's format appends "(B)" when choices are shown; without choices a stray letter is not
         # part of the value (a model trained on multiple choice may still write one)
-        extracted = type(extracted)(TRAILING_CHOICE.sub("", extracted.value) or extracted.value,
-                                    extracted.letter)
+        extracted = type(extracted)(without_letter(extracted.value) or extracted.value, extracted.letter)
     correct = _grade_safely(extracted, record, choices, letter)
     # The value the Answer line states, graded against the gold value whatever letter follows it: a small model
     # can be right about 108° and still pick the letter of another choice.
@@ -169,7 +155,7 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
 
 
 def _value_graded(value: str | None, gold) -> bool:
-    value = without_choice_letter(value)
+    value = without_letter(value)
     if not value or gold is None:
         return False
     try:

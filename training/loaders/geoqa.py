@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from model.choices import CHOICE_LETTERS
 from training.loaders.common import BadRecords, policy, read_jsonl, require
 from training.records import ProblemRecord, RecordError
 
-LETTERS = "ABCDEFGH"
 _QUESTION_RE = re.compile(r"Question:(?P<question>.*?)\nChoices:\n(?P<choices>.*)\Z", re.S)
-_CHOICE_RE = re.compile(r"^(?P<letter>[A-H])\s*[:：.)]\s*(?P<text>.*)$")
+_CHOICE_RE = re.compile(rf"^(?P<letter>[{CHOICE_LETTERS}])\s*[:：.)]\s*(?P<text>.*)$")
 
 
 def detect_format(path: Path) -> str:

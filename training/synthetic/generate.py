@@ -26,7 +26,6 @@ from .splits import CENTRE, PLANS, SPLITS, chains_for, check_disjoint, families_
 GENERATOR_VERSION = "1.0"
 MAX_ATTEMPTS = 50
 AVOID_ATTEMPTS = 25
-LETTERS = "ABCD"
 _BANK = CoreBank()
 
 
