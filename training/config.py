@@ -210,6 +210,12 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+def build_typed(cls: type, raw: Any, source: str) -> Any:
+    """A dataclass of any typed schema from plain data (YAML), checked field by field as Config is: the one
+    typed loader for this project's config files (training.experiment uses it too)."""
+    return _build(cls, raw, prefix="", source=source)
+
+
 def _build(cls: type, raw: Any, *, prefix: str, source: str) -> Any:
     if raw is None:
         raw = {}

@@ -60,20 +60,6 @@ class ExperimentConfig:
     eval: EvalSection = field(default_factory=EvalSection)
 
 
-def _build(cls, raw: dict, where: str):
-    if not isinstance(raw, dict):
-        raise SystemExit(f"{where}: expected a mapping, got {type(raw).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise SystemExit(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    values = {}
-    for name, value in raw.items():
-        nested = {"curriculum": CurriculumSection, "eval": EvalSection}.get(name) if cls is ExperimentConfig else None
-        values[name] = _build(nested, value, f"{where}.{name}") if nested else value
-    return cls(**values)
-
-
 def load_experiment_config(path: str | Path, quick: bool = False) -> ExperimentConfig:
     """The YAML file, with its `quick:` section merged over the top level when `quick`."""
     path = Path(path)
@@ -88,7 +74,12 @@ def load_experiment_config(path: str | Path, quick: bool = False) -> ExperimentC
                 raw[key] = {**raw[key], **value}
             else:
                 raw[key] = value
-    config = _build(ExperimentConfig, raw, str(path))
+    from training.config import ConfigError, build_typed
+
+    try:
+        config = build_typed(ExperimentConfig, raw, str(path))
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
     bad = [t for t in config.targets if t not in TARGETS]
     if bad or "theorem" not in config.targets:
         raise SystemExit(f"{path}: targets must include 'theorem' and be among {TARGETS}; got {config.targets}")
