@@ -10,37 +10,42 @@ puts the stated value in for the concluded object and decides:
   theorem's relation when the bank knows the theorem,
 - unverifiable: the text cannot be read or checked (an unknown is left, a size limit was hit...).
 
-Bounded without signals (the app checks from worker threads): every expression goes through
-theorem_bank.safe_math, whose caps on length, tokens, nesting, digits, exponents and factorials
-keep each sympy object small. Checking a stated value needs no solving at all: it is substituted
-and the equation evaluated. Solving (only to say what the correct value is) never calls
-sympy.solve, whose run time is unbounded: it uses closed-form roots when the unknown enters
-linearly or quadratically (found by differentiating), inverts a single sin/cos/tan/square root
-around it, takes numeric roots of polynomials up to degree 6, and otherwise runs a secant
-iteration of at most 60 steps. A per-step deadline is checked between those phases. A worker
-thread with join(timeout) was rejected: the abandoned thread would keep the CPU (and the GIL).
+Bounded without signals or clocks (the app checks from worker threads, and a verdict must not depend on
+how loaded the machine is): every expression goes through theorem_bank.safe_math, whose caps on length,
+tokens, nesting, digits, exponents, degrees and factorials keep each sympy object small, and the stated
+value is substituted while building, inside those caps. What remains (evaluating, solving) is paid for
+from a deterministic WorkBudget (model.solver): one per step and one per solution, so twelve costly steps
+cost at most one solution's budget, and a step past it is "unverifiable: too large to check".
 """
 from __future__ import annotations
 
 import random
 import re
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
 import sympy
 
+from model import solver
 from model.solution_format import Solution, Step
-from theorem_bank.safe_math import MathError, canonical_name, name_of, parse_relation, split_relation, to_sympy
+from model.solver import DISPLAY_PRECISION as _DISPLAY_PRECISION
+from model.solver import PRECISION as _PRECISION  # noqa: F401 - kept for callers of the old names
+from model.solver import Unverifiable as _Unverifiable
+from model.solver import WorkBudget
+from model.solver import holds as _holds
+from model.solver import is_real as _is_real  # noqa: F401
+from model.solver import low_degree_roots as _low_degree_roots  # noqa: F401 - tests and callers use this name
+from model.solver import numeric as _numeric
+from model.solver import solve_for as _solve_for
+from theorem_bank.safe_math import (MathError, canonical_name, degree_bound, name_of, parse_relation, split_relation,
+                                    substitute, to_sympy)
 
 VERIFIED, WRONG, UNVERIFIABLE = "verified", "wrong", "unverifiable"
 MAX_EXEC_CHARS = 2000
-STEP_DEADLINE_S = 2.0   # a safety net: real steps take milliseconds, hostile ones are refused by size first
+MAX_COMPARED_DEGREE = 12   # an Exec relation compared with the theorem's by algebra (cancel expands it)
 _ARROW_RE = re.compile(r"=>|⇒|⟹|⟾|⇨|→|∴")
 _DECIMAL_RE = re.compile(r"\d\.\d")
-_PRECISION = 30        # digits for values a verdict depends on (residues compared with 1e-12)
-_DISPLAY_PRECISION = 15  # digits for values only shown, ranked or used as a size: a double holds them
 
 
 @dataclass
@@ -55,19 +60,6 @@ class StepCheck:
     # nothing could be derived (unverifiable, or the relation has no real solution).
     derived: str | None = None
     derived_facts: dict[str, str] = field(default_factory=dict)   # object -> derived value, every conclusion
-
-
-class _Unverifiable(Exception):
-    pass
-
-
-class _Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def check(self, what: str) -> None:
-        if time.monotonic() > self.end:
-            raise _Unverifiable(f"checking took too long ({what})")
 
 
 # --- reading Map and Exec ---------------------------------------------------------------------------
@@ -168,207 +160,7 @@ def _read_exec(text: str) -> tuple[list[str], list[_Conclusion]]:
     return relations, conclusions
 
 
-# --- numbers and solving ----------------------------------------------------------------------------
-
-def _numeric(expr: sympy.Expr, digits: int = _PRECISION) -> complex | None:
-    """A closed expression as a complex number (None if it has symbols or does not evaluate).
-    Rationals and Floats are converted directly; anything else is evaluated to `digits` digits."""
-    if expr.free_symbols:
-        return None
-    try:
-        if expr.is_Rational or expr.is_Float:
-            return complex(float(expr))
-        value = expr.evalf(digits)
-        if value.is_Float or value.is_Rational:
-            result = complex(float(value))
-        else:
-            re_part, im_part = value.as_real_imag()
-            result = complex(float(re_part), float(im_part))
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
-        return None
-    if result != result or abs(result) == float("inf"):
-        return None
-    return result
-
-
-def _holds(eq: sympy.Eq, replacement: Mapping[sympy.Symbol, sympy.Expr], tolerance: float = 1e-12) -> bool | None:
-    """Does the equation hold after the replacement? Exact when the difference is rational."""
-    lhs, rhs = eq.lhs.xreplace(replacement), eq.rhs.xreplace(replacement)
-    difference = lhs - rhs
-    if difference.is_Rational:
-        return difference == 0
-    value = _numeric(difference)
-    if value is None:
-        return None
-    # 30 significant digits are computed: a residue below 1e-12 of the sides' size is rounding, not error
-    if abs(value) <= tolerance:
-        return True   # the size of the sides is at least 1 in the comparison below: no need to evaluate it
-    scale = [_numeric(side, _DISPLAY_PRECISION) for side in (lhs, rhs)]
-    return abs(value) <= tolerance * max([1.0] + [abs(v) for v in scale if v is not None])
-
-
-def _solve_for(residual: sympy.Expr, target: sympy.Symbol, near: complex | None, deadline: _Deadline
-               ) -> list[sympy.Expr]:
-    """Real solutions of residual = 0 for target (other symbols must be gone), best candidate first."""
-    roots = _low_degree_roots(residual, target)
-    if roots is None:
-        roots = _peeled_roots(residual, target)
-    if roots is None:
-        numerator = residual.as_numer_denom()[0]
-        deadline.check("before solving")
-        roots = _low_degree_roots(numerator, target)
-        if roots is None:
-            roots = _polynomial_roots(numerator, target)
-        if roots is None:
-            root = _secant(residual, target, near, deadline)
-            roots = [root] if root is not None else []
-    real_roots = [r for r in roots if _is_real(r)]
-
-    def rank(r: sympy.Expr) -> tuple[int, float]:
-        v = _numeric(r, _DISPLAY_PRECISION).real
-        return (0 if v > 0 else 1, abs(v - near.real) if near is not None else abs(v))
-    return sorted(real_roots, key=rank)
-
-
-def _low_degree_roots(expr: sympy.Expr, t: sympy.Symbol) -> list[sympy.Expr] | None:
-    """Roots when expr is linear or quadratic in t; else None."""
-    coefficients = _term_coefficients(expr, t)
-    if coefficients is False:
-        return None
-    if coefficients is not None:
-        a, d1 = coefficients[2], coefficients[1]
-        if a == 0:
-            return [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
-        b, c = d1, expr.xreplace({t: 0})
-    else:
-        # t sits inside a product or power (sqrt(2)*(t + 1), (t - 2)^2): differentiate, which is exact
-        # for any shape but costs about half a millisecond per derivative
-        d1 = expr.diff(t)
-        if t not in d1.free_symbols:
-            return [] if d1 == 0 else [-expr.xreplace({t: 0}) / d1]
-        d2 = d1.diff(t)
-        if t in d2.free_symbols or d2 == 0:
-            return None
-        a, b, c = d2 / 2, d1.xreplace({t: 0}), expr.xreplace({t: 0})
-    disc = b * b - 4 * a * c
-    if disc.is_negative:
-        return []
-    return [(-b + sympy.sqrt(disc)) / (2 * a), (-b - sympy.sqrt(disc)) / (2 * a)]
-
-
-def _term_coefficients(expr: sympy.Expr, t: sympy.Symbol) -> dict[int, sympy.Expr] | None | bool:
-    """The derivatives' answer read off the terms, without differentiating (which costs from half a
-    millisecond to tens of milliseconds per call): {1: b, 2: a} when every term is c, c*t or c*t^2;
-    False when the terms show that expr is neither linear nor quadratic in t (c*t^3, c/t, sqrt(t),
-    sin(t)...); None when some term has another shape, (t - 2)^2 or sqrt(2)*(t + 1), and only
-    differentiating can tell."""
-    found: dict[int, list[sympy.Expr]] = {1: [], 2: []}
-    other = unsure = False
-    for term in sympy.Add.make_args(expr):
-        if t not in term.free_symbols:
-            continue
-        coefficient, rest = term.as_independent(t, as_Add=False)
-        if rest == t:
-            found[1].append(coefficient)
-        elif rest.is_Pow and rest.base == t and rest.exp == 2:
-            found[2].append(coefficient)
-        elif any(_not_polynomial(factor, t) for factor in sympy.Mul.make_args(rest)):
-            other = True
-        else:
-            unsure = True
-    if unsure:
-        return None
-    if other:
-        return False
-    return {power: sympy.Add(*parts) for power, parts in found.items()}
-
-
-def _not_polynomial(factor: sympy.Expr, t: sympy.Symbol) -> bool:
-    """A factor that no sum of other terms can turn into a polynomial part: f(t), t^-1, sqrt(t + 1), 2^t."""
-    if t not in factor.free_symbols:
-        return False
-    if isinstance(factor, sympy.Function):
-        return True
-    if factor.is_Pow:
-        exp = factor.exp
-        return t in exp.free_symbols or not exp.is_Integer or exp < 0 or (factor.base == t and exp > 2)
-    return False
-
-
-def _peeled_roots(expr: sympy.Expr, t: sympy.Symbol) -> list[sympy.Expr] | None:
-    """Roots when t sits inside one sin/cos/tan/square root that expr is linear or quadratic in:
-    solve for that function's value, invert it (both angles for sin and cos), then solve the inside."""
-    holders = [a for a in expr.atoms(sympy.sin, sympy.cos, sympy.tan, sympy.Pow) if t in a.free_symbols
-               and (not a.is_Pow or a.exp == sympy.Rational(1, 2))]
-    if len(holders) != 1:
-        return None
-    holder, z = holders[0], sympy.Dummy("z")
-    outer = expr.xreplace({holder: z})
-    if t in outer.free_symbols:
-        return None
-    values = _low_degree_roots(outer, z)
-    if values is None:
-        return None
-    inside = holder.base if holder.is_Pow else holder.args[0]
-    roots: list[sympy.Expr] = []
-    for v in values:
-        if not _is_real(v):
-            continue
-        if holder.is_Pow:
-            preimages = [v ** 2] if _numeric(v).real >= 0 else []
-        elif holder.func is sympy.sin:
-            preimages = [sympy.asin(v), sympy.pi - sympy.asin(v)] if abs(_numeric(v).real) <= 1 else []
-        elif holder.func is sympy.cos:
-            preimages = [sympy.acos(v), -sympy.acos(v)] if abs(_numeric(v).real) <= 1 else []
-        else:
-            preimages = [sympy.atan(v)]
-        for w in preimages:
-            roots += _low_degree_roots(inside - w, t) or []
-    return roots
-
-
-def _polynomial_roots(expr: sympy.Expr, t: sympy.Symbol) -> list[sympy.Expr] | None:
-    """Numeric roots of a polynomial of degree 3..6 in t; None when expr is not such a polynomial."""
-    try:
-        poly = sympy.Poly(expr, t)
-    except (sympy.PolynomialError, sympy.GeneratorsNeeded, ValueError, TypeError):
-        return None
-    if any(c.free_symbols for c in poly.coeffs()) or not 1 <= poly.degree() <= 6:
-        return None
-    return [sympy.Float(complex(r).real, 15) for r in poly.nroots(n=15, maxsteps=60) if abs(complex(r).imag) < 1e-10]
-
-
-def _is_real(value: sympy.Expr) -> bool:
-    v = _numeric(value)
-    return v is not None and abs(v.imag) <= 1e-12 * max(1.0, abs(v.real))
-
-
-def _secant(residual: sympy.Expr, target: sympy.Symbol, near: complex | None, deadline: _Deadline
-            ) -> sympy.Expr | None:
-    def f(x: float) -> float | None:
-        v = _numeric(residual.xreplace({target: sympy.Float(x, _PRECISION)}))
-        return None if v is None or abs(v.imag) > 1e-9 * max(1.0, abs(v.real)) else v.real
-
-    x0 = near.real if near is not None else 1.0
-    x1 = x0 * 1.01 + 0.5
-    f0, f1 = f(x0), f(x1)
-    for _ in range(60):
-        deadline.check("numeric solving")
-        if f0 is None or f1 is None or f1 == f0:
-            return None
-        x2 = x1 - f1 * (x1 - x0) / (f1 - f0)
-        x0, f0, x1 = x1, f1, x2
-        f1 = f(x1)
-        if f1 is not None and abs(f1) < 1e-12 and abs(x1 - x0) < 1e-9 * max(1.0, abs(x1)):
-            return _tidy(x1)
-    return None
-
-
-def _tidy(x: float) -> sympy.Expr:
-    """A numeric root shown as a small fraction when it is one (30.0000000001 -> 30)."""
-    frac = sympy.Rational(x).limit_denominator(1000)
-    return frac if abs(float(frac) - x) < 1e-9 * max(1.0, abs(x)) else sympy.Float(x, 15)
-
+# --- numbers and solving live in model.solver -------------------------------------------------------
 
 def _show(value: sympy.Expr) -> str:
     text = str(value).replace("**", "^").replace("sqrt", "√").replace("pi", "π")
@@ -434,9 +226,9 @@ def _theorem_mismatch(theorem: dict, relations: list[str], binding: "_Binding") 
                 if unbound_roles:
                     return None   # the Map does not say which object plays which role: cannot compare
                 return f"the relation {text.strip()!r} is not the theorem's relation ({shown}): it uses objects no role is mapped to"
-            # numbers written into the Exec in place of roles: put the same values into the theorem's relation
-            candidates = [t.xreplace({s: role_values[s] for s in t.free_symbols - mine if s in role_values})
-                          for t in theirs]
+            # numbers written into the Exec in place of roles: put the same values into the theorem's relation,
+            # rebuilt by safe_math so that the values go in under its size guards (bank seeds are untrusted too)
+            candidates = _with_values(theirs_texts, {s.name: v for s, v in role_values.items() if s not in mine})
             comparable = [c for c in candidates if c.free_symbols == mine]
             if not comparable:
                 if any(mine <= t.free_symbols for t in theirs):
@@ -446,6 +238,17 @@ def _theorem_mismatch(theorem: dict, relations: list[str], binding: "_Binding") 
                 return (f"the relation {text.strip()!r} is not the theorem's relation ({shown}) "
                         f"with the roles mapped as in Map")
     return None
+
+
+def _with_values(texts: tuple[str, ...], values: dict[str, sympy.Expr]) -> list[sympy.Expr]:
+    """The theorem's residuals with some roles' values put in (a relation too large with them is left out)."""
+    residuals = []
+    for text in texts:
+        try:
+            residuals += [eq.lhs - eq.rhs for eq in parse_relation(text, values)]
+        except MathError:
+            continue
+    return residuals
 
 
 @lru_cache(maxsize=2048)
@@ -460,30 +263,50 @@ def _bank_relations(theorem_id: str, texts: tuple[str, ...]
         return squashed, None
 
 
-@lru_cache(maxsize=4096)
 def _equivalent(a: sympy.Expr, b: sympy.Expr) -> bool:
-    """Same equation up to rearrangement: a constant multiple, or each vanishes wherever the other does."""
+    """Same equation up to rearrangement: a constant multiple, or each vanishes wherever the other does.
+    Its work is paid from the step's budget on every call, cached or not, so a verdict never depends on
+    what was checked before."""
+    same, units = _equivalent_priced(a, b)
+    solver.spend(units, "comparing with the theorem's relation")
+    if same is None:
+        raise _Unverifiable("too large to check: the relation is too large to compare with the theorem's")
+    return same
+
+
+@lru_cache(maxsize=4096)
+def _equivalent_priced(a: sympy.Expr, b: sympy.Expr) -> tuple[bool | None, int]:
+    """(equivalent, or None when the comparison is too large; units of work it took)."""
     if a.free_symbols != b.free_symbols:
-        return False
-    deadline = _Deadline(STEP_DEADLINE_S)
-    ratio = sympy.cancel(sympy.fraction(sympy.together(a))[0] / sympy.fraction(sympy.together(b))[0])
-    if not ratio.free_symbols and ratio != 0:
-        return True
-    return _implies(a, b, deadline) and _implies(b, a, deadline)
+        return False, 1
+    if max(degree_bound(a), degree_bound(b)) > MAX_COMPARED_DEGREE:
+        return None, 1   # cancel() expands: (x + y + 1)^999 would have half a million terms
+    own = WorkBudget(solver.STEP_UNITS, solver.STEP_UNITS)
+    try:
+        with solver.using(own):
+            solver.spend(8 * (solver.cost(a) + solver.cost(b)), "cancelling")
+            ratio = sympy.cancel(sympy.fraction(sympy.together(a))[0] / sympy.fraction(sympy.together(b))[0])
+            if not ratio.free_symbols and ratio != 0:
+                return True, own.spent
+            return _implies(a, b) and _implies(b, a), own.spent
+    except _Unverifiable:
+        return None, own.spent
 
 
-def _implies(a: sympy.Expr, b: sympy.Expr, deadline: _Deadline) -> bool:
+def _implies(a: sympy.Expr, b: sympy.Expr) -> bool:
     """b = 0 at sampled points where a = 0 (solving a for one symbol at random values of the others)."""
     rng = random.Random(0)
     symbols = sorted(a.free_symbols, key=lambda s: s.name)
     for solve_for in symbols:
         for _ in range(2):
             point = {s: sympy.Rational(rng.randint(20, 80), rng.choice((3, 7, 11))) for s in symbols if s != solve_for}
-            roots = _solve_for(a.xreplace(point), solve_for, None, deadline)
+            roots = _solve_for(a.xreplace(point), solve_for, None)
             if not roots:
                 break
-            # roots may be numeric (double precision), hence the looser tolerance
-            if not any(_holds(sympy.Eq(b, 0, evaluate=False), {**point, solve_for: r}, 1e-8) for r in roots):
+            # roots may be numeric (double precision), hence the looser tolerance; they go in as 30-digit
+            # floats, so no exact root can grow a huge number inside b
+            if not any(_holds(sympy.Eq(b, 0, evaluate=False),
+                              {**point, solve_for: sympy.Float(_numeric(r).real, 30)}, 1e-8) for r in roots):
                 return False
         else:
             return True
@@ -492,11 +315,16 @@ def _implies(a: sympy.Expr, b: sympy.Expr, deadline: _Deadline) -> bool:
 
 # --- checking -----------------------------------------------------------------------------------------
 
-def check_step(step: Step, bank: Any = None, known: dict | None = None, carry: bool = False) -> StepCheck:
+def check_step(step: Step, bank: Any = None, known: dict | None = None, carry: bool = False,
+               budget: WorkBudget | None = None) -> StepCheck:
     """Check one step. `known` maps object names (e.g. "∠GHD") to values established earlier; with `carry` they
-    override the values the Map writes for the same objects (see execute_solution)."""
+    override the values the Map writes for the same objects (see execute_solution). `budget` is the solution's
+    work budget (check_solution passes one); alone, a step gets a step's budget."""
+    budget = budget or WorkBudget(total=solver.STEP_UNITS)
+    budget.start_step()
     try:
-        return _check_step(step, bank, known or {}, carry)
+        with solver.using(budget):
+            return _check_step(step, bank, known or {}, carry)
     except _Unverifiable as err:
         return StepCheck(UNVERIFIABLE, str(err))
     except MathError as err:
@@ -506,7 +334,7 @@ def check_step(step: Step, bank: Any = None, known: dict | None = None, carry: b
 
 
 def _check_step(step: Step, bank: Any, known: Mapping, carry: bool = False) -> StepCheck:
-    deadline = _Deadline(STEP_DEADLINE_S)
+    solver.spend(1, "reading")   # a solution whose budget is spent checks no more steps
     theorem = None
     if bank is not None and step.theorem:
         try:
@@ -519,7 +347,6 @@ def _check_step(step: Step, bank: Any, known: Mapping, carry: bool = False) -> S
 
     binding = _read_map(step.map, _read_known(known), keep_known=carry)
     relations, conclusions = _read_exec(step.exec)
-    deadline.check("reading")
 
     facts: dict[str, str] = {}
     derived: dict[str, str | None] = {}
@@ -527,8 +354,7 @@ def _check_step(step: Step, bank: Any, known: Mapping, carry: bool = False) -> S
     wrong: list[str] = []
     for conclusion in conclusions:
         target = binding.roles.get(conclusion.target, conclusion.target)
-        verdict, expected, stated, derived[target] = _check_conclusion(target, conclusion, relations, binding,
-                                                                       deadline)
+        verdict, expected, stated, derived[target] = _check_conclusion(target, conclusion, relations, binding)
         facts[target] = stated
         if verdict is not None:
             wrong.append(verdict)
@@ -561,8 +387,8 @@ def _read_known(known: Mapping) -> dict[str, sympy.Expr]:
     return values
 
 
-def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str], binding: _Binding,
-                      deadline: _Deadline) -> tuple[str | None, str | None, str, str | None]:
+def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str], binding: _Binding
+                      ) -> tuple[str | None, str | None, str, str | None]:
     """(reason if wrong else None, correct value as shown or None, stated value text, derived value text)."""
     target_symbol = sympy.Symbol(target)
     others = {k: v for k, v in binding.values.items() if k != target}
@@ -583,7 +409,10 @@ def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str]
     equations += [sympy.Eq(to_sympy(m, env), target_symbol, evaluate=False) for m in conclusion.middle]
     if not equations:
         raise _Unverifiable("Exec has no relation before '=>' to check the conclusion against")
-    deadline.check("building")
+    # The same equations with the stated value put in while building, so that the size guards see what the
+    # substitution makes: factorial(∠B) with ∠B = 10000000 is refused, not computed.
+    put_in = {target_symbol: stated}
+    checked = [sympy.Eq(substitute(eq.lhs, put_in), substitute(eq.rhs, put_in), evaluate=False) for eq in equations]
 
     unknowns = set().union(*(eq.free_symbols for eq in equations))
     if target_symbol not in unknowns:
@@ -596,14 +425,13 @@ def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str]
     near = _numeric(stated)
     decimals = max((len(d) for d in re.findall(r"\.(\d+)", stated_text)), default=0)
     tolerance = 0.5 * 10 ** -decimals * 1.0001 if approximate else None   # "18.85": the exact value, rounded
-    for eq in equations:
-        holds = _holds(eq, {target_symbol: stated})
+    for eq, at_value in zip(equations, checked):
+        holds = _holds(at_value, {})
         if holds is None:
             raise _Unverifiable(f"the relation cannot be evaluated at {shown} = {stated_text}")
         if holds:
             continue
-        deadline.check("verifying")
-        candidates = _solve_for(eq.lhs - eq.rhs, target_symbol, near, deadline)
+        candidates = _solve_for(eq.lhs - eq.rhs, target_symbol, near)
         if not candidates:
             return f"{shown} = {stated_text} does not satisfy the relation", None, stated_text, None
         best = candidates[0]
@@ -619,8 +447,9 @@ def check_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
     """Check every step in order; each step's stated conclusions are known to the steps after it."""
     known: dict[str, sympy.Expr] = {}
     results = []
+    budget = WorkBudget()
     for step in solution.steps:
-        result = check_step(step, bank, known)
+        result = check_step(step, bank, known, budget=budget)
         results.append(result)
         for obj, value_text in result.facts.items():
             try:
@@ -640,8 +469,9 @@ def execute_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
     check_solution for the badges on the steps the model wrote."""
     known: dict[str, sympy.Expr] = {}
     results = []
+    budget = WorkBudget()
     for step in solution.steps:
-        result = check_step(step, bank, known, carry=True)
+        result = check_step(step, bank, known, carry=True, budget=budget)
         results.append(result)
         for obj, value_text in result.derived_facts.items():
             try:

@@ -33,6 +33,7 @@ MAX_DIGITS = 40            # digits in one number literal
 MAX_EXPONENT = 1000        # |exponent| of a numeric power
 MAX_RESULT_BITS = 20000    # size of any exact rational built on the way (about 6000 digits)
 MAX_FACTORIAL = 500
+MAX_DEGREE = 1000         # total degree of a symbolic power or product, as if expanded
 
 
 class MathError(ValueError):
@@ -351,30 +352,84 @@ def _parse_cached(text: str) -> tuple[ast.expr, tuple[tuple[str, tuple[str, str]
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 
 
+def _number_bits(value: sympy.Expr) -> int:
+    """An upper bound on the bits an exact number without symbols holds: its integers' bit lengths added.
+    3^499*√3 counts the 791 bits of 3^499; a power of it multiplies them, which is what _power bounds."""
+    if value.is_Rational:
+        return max(int(value.p).bit_length(), int(value.q).bit_length())
+    if value.is_Float:
+        return 64
+    return sum(_number_bits(atom) for atom in value.atoms(sympy.Rational, sympy.Float)) + 1
+
+
+def _degree_bound(value: sympy.Expr) -> int:
+    """An upper bound on the total degree `value` would have if expanded: (x + y + 1)^999 gives 999.
+    Functions count as their argument's degree (nothing expands through them)."""
+    if not value.free_symbols:
+        return 0
+    if value.is_Symbol:
+        return 1
+    if value.is_Pow:
+        if value.exp.is_Number:
+            return int(_degree_bound(value.base) * max(1, abs(float(value.exp))))
+        return _degree_bound(value.base) + _degree_bound(value.exp)
+    parts = [_degree_bound(arg) for arg in value.args]
+    return sum(parts) if value.is_Mul else max(parts, default=0)
+
+
+def degree_bound(value: sympy.Expr) -> int:
+    """Public name of the expansion-degree bound (the checker's solver refuses to expand beyond it)."""
+    return _degree_bound(value)
+
+
 def _check_size(value: sympy.Expr, where: str) -> sympy.Expr:
-    if isinstance(value, sympy.Rational):
-        if max(int(value.p).bit_length(), int(value.q).bit_length()) > MAX_RESULT_BITS:
+    if value.is_Rational or value.is_Symbol:
+        if value.is_Rational and _number_bits(value) > MAX_RESULT_BITS:
             raise MathError(f"{where}: number too large to handle safely")
+        return value
+    if not value.free_symbols and _number_bits(value) > MAX_RESULT_BITS:
+        raise MathError(f"{where}: number too large to handle safely")
+    if value.free_symbols and _degree_bound(value) > MAX_DEGREE:
+        raise MathError(f"{where}: degree above {MAX_DEGREE}; too large to handle safely")
     return value
 
 
 def _short(value: sympy.Expr) -> str:
+    if _number_bits(value) > 200:
+        return f"(a number of about {int(_number_bits(value) * 0.30103)} digits)"
     text = str(value)
     return text if len(text) <= 24 else text[:10] + "..." + text[-6:] + f" ({len(text)} characters)"
 
 
 def _power(base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
+    """base^exp, refused BEFORE sympy computes it when the result would be too large: on every base (a root
+    such as √3^999 is 3^499·√3, a number like any other), and on symbolic bases by the degree the power gives
+    ((x^1000)^1000 is x^1000000, whatever value x takes later)."""
     if exp.is_Number:
         if abs(exp) > MAX_EXPONENT:
             raise MathError(f"exponent {_short(exp)} is larger than {MAX_EXPONENT}")
-        if base.is_Rational and base not in (0, 1, -1):
-            bits = max(int(base.p).bit_length(), int(base.q).bit_length())
-            if bits * abs(exp) > MAX_RESULT_BITS:
-                raise MathError(f"power {_short(base)}^{_short(exp)} is too large to compute safely")
-    elif base.is_Number and base not in (0, 1, -1) and exp.free_symbols == set():
+        size = abs(float(exp))
+        if base.free_symbols:
+            if _degree_bound(base) * size > MAX_DEGREE:
+                raise MathError(f"power of degree above {MAX_DEGREE} ({_short(exp)} on a power or product); "
+                                "too large to handle safely")
+        elif base not in (0, 1, -1) and _number_bits(base) * size > MAX_RESULT_BITS:
+            raise MathError(f"power {_short(base)}^{_short(exp)} is too large to compute safely")
+    elif not exp.free_symbols:
         # a numeric exponent that sympy has not folded (e.g. 2^(√2*1000)): bound it numerically
-        if abs(sympy.N(exp, 15)) > MAX_EXPONENT:
+        if _number_bits(exp) > MAX_RESULT_BITS:
             raise MathError("exponent is too large")
+        try:
+            size = abs(complex(sympy.N(exp, 15)))
+        except (TypeError, ValueError):
+            raise MathError("exponent cannot be evaluated") from None
+        if size > MAX_EXPONENT:
+            raise MathError("exponent is too large")
+        if base.free_symbols:
+            if _degree_bound(base) * size > MAX_DEGREE:
+                raise MathError(f"power of degree above {MAX_DEGREE}; too large to handle safely")
+        elif base not in (0, 1, -1) and _number_bits(base) * size > MAX_RESULT_BITS:
+            raise MathError("power is too large to compute safely")
     return sympy.Pow(base, exp)
 
 
@@ -446,6 +501,25 @@ def _build(node: ast.expr, slots: Mapping[str, tuple[str, str]], values: Mapping
             return CONSTANTS[text]
         return values[text] if text in values else sympy.Symbol(text)
     raise MathError(f"{type(node).__name__} is not allowed in an expression")
+
+
+def substitute(expr: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
+    """`expr` with symbols replaced by values, rebuilt node by node under the same size guards as to_sympy:
+    xreplace would let x^1000 with x = 10^30, or factorial(x) with x = 10^7, compute without bound."""
+    if not values or not (expr.free_symbols & set(values)):
+        return expr
+    if expr.is_Symbol:
+        return values[expr]
+    args = [substitute(arg, values) for arg in expr.args]
+    if expr.is_Pow:
+        return _check_size(_power(args[0], args[1]), "substituted value")
+    if expr.is_Mul or expr.is_Add:
+        if sum(_number_bits(a) for a in args if not a.free_symbols) > 2 * MAX_RESULT_BITS:
+            raise MathError("substituted value: number too large to handle safely")
+        return _check_size(expr.func(*args), "substituted value")
+    if isinstance(expr, sympy.factorial):
+        return _call("factorial", args[0])
+    return _check_size(expr.func(*args), "substituted value")
 
 
 def _canonical_values(values: Mapping | None) -> dict[str, sympy.Expr]:
