@@ -4,16 +4,20 @@
 ...") and, for multiple choice, the letter: written explicitly ("Answer: B", "(B)", "the answer is B")
 or found as the one choice whose value matches the answer. `grade` compares with the gold answer:
 by letter for multiple choice, with math-verify (gold first) for free answers. math-verify's own
-timeouts use signal.alarm, which only works in the main thread, so they are switched off here
-(parsing_timeout=None, timeout_seconds=None) and the input is bounded instead: predictions are read
-by its LaTeX parser only (its plain-expression parser calls sympy's parse_expr, i.e. eval) and texts
-that could make sympy compute huge numbers are refused before parsing.
+timeouts use signal.alarm, which only works in the main thread, so they are switched off
+(parsing_timeout=None, timeout_seconds=None) and replaced by two bounds: the input is bounded before
+math-verify sees it (length, exponents, \\frac nesting, factorial-like operators: decided on the text,
+so the same answer always gets the same treatment), and what passes runs in a worker process
+(model.sandbox) that is killed past half a second of CPU; a killed or refused comparison counts as
+"math-verify cannot tell" and grading falls back to the bounded safe_math comparison. Predictions are
+read by its LaTeX parser only (its plain-expression parser calls sympy's parse_expr, i.e. eval).
 """
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import sympy
@@ -187,29 +191,77 @@ def _letter_for(text: str, value: str | None, options: dict[str, str]) -> str | 
     return phrases[-1].group(1) if phrases else None
 
 
+MAX_VERIFY_CHARS = 300      # an answer is a number or a short expression; longer ones are not math-verify's job
+MAX_FRAC_DEPTH = 4          # \frac nested deeper makes its simplification grow exponentially
+MAX_SYMBOLIC_EXPONENT = 12  # (x+y+1)^{999} expands to half a million terms; numbers may have larger powers
+MAX_NUMERIC_EXPONENT = 400
+MATH_VERIFY_CPU_S = 0.5     # the backstop: a bounded input takes milliseconds
+
 _RISKY = re.compile(
-    r"\^\s*\{?\s*[-+]?\s*\d{4,}"             # exponent of 1000 or more
-    r"|\^\s*\{[^{}]*\^"                       # a power inside an exponent: towers
+    r"\^\s*\{[^{}]*\^"                       # a power inside an exponent: towers
     r"|\^\s*[({]?\s*\d+\s*[)}]*\s*\^"          # 9^9^9, (10^99)^99
     r"|\*\*"                                  # Python-style powers: never LaTeX
     r"|\d{60,}"                               # a 60-digit literal
-    r"|factorial|\\binom|\\choose|\\sum|\\prod|\\int|\\lim|\\Gamma"   # unbounded evaluation
+    r"|factorial|\\binom|\\choose|\\sum|\\prod|\\int|\\lim|\\Gamma|\\operatorname"   # unbounded evaluation
 )
 _SMALL_FACTORIAL = re.compile(r"(?<![\d.])\d{1,3}\s*!")
+_EXPONENT = re.compile(r"\^\s*(?:\{\s*([-+]?[^{}]*?)\s*\}|([-+]?\d+(?:\.\d+)?|[A-Za-z]))")
+_FRAC = re.compile(r"\\[dt]?frac")
+
+
+def _frac_depth(text: str) -> int:
+    """How deeply \\frac arguments nest (\\frac{\\frac{1}{2}}{3} is 2)."""
+    stack: list[tuple[bool, int]] = []   # per open brace: is it a \frac argument, arguments still due outside
+    pending = deepest = depth = 0
+    i = 0
+    while i < len(text):
+        m = _FRAC.match(text, i)
+        if m:
+            pending, i = 2, m.end()
+            continue
+        if text[i] == "{":
+            argument = pending > 0
+            stack.append((argument, pending - argument))
+            depth += argument
+            deepest = max(deepest, depth)
+            pending = 0
+        elif text[i] == "}" and stack:
+            argument, pending = stack.pop()
+            depth -= argument
+        i += 1
+    return deepest
+
+
+def _exponent_too_large(text: str) -> bool:
+    """A power whose size is out of math-verify's reach: above 12 on anything but a number, above 400 on a
+    number, or an exponent that is not a plain number at all but grows (x^{n}, 2^{x+1} are fine)."""
+    for m in _EXPONENT.finditer(text):
+        exponent = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        try:
+            size = abs(float(exponent))
+        except ValueError:
+            if re.search(r"\d{3,}", exponent):
+                return True   # 2^{3x+999}
+            continue
+        before = text[:m.start()].rstrip()
+        numeric_base = bool(re.search(r"(?<![A-Za-z_])\d+(?:\.\d+)?$", before))
+        if size > (MAX_NUMERIC_EXPONENT if numeric_base else MAX_SYMBOLIC_EXPONENT):
+            return True
+    return False
 
 
 def _risky(text: str) -> bool:
-    """Text that could make sympy compute without bound inside math-verify (which has no timeout here)."""
-    if _RISKY.search(text):
+    """Text that could make sympy compute without bound inside math-verify: refused before it sees it."""
+    if len(text) > MAX_VERIFY_CHARS or _RISKY.search(text) or _exponent_too_large(text):
+        return True
+    if _frac_depth(text) > MAX_FRAC_DEPTH or text.count("\\sqrt") > 8:
         return True
     bangs = text.count("!") - text.count("!=") - text.count("\\!")
     return bangs > len(_SMALL_FACTORIAL.findall(text))   # only factorials of small literal numbers are safe
 
 
-def _math_verify_equal(gold: str, pred: str) -> bool | None:
-    """math-verify's verdict (gold first), or None when it cannot be used safely or parses nothing."""
-    if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS or _risky(pred) or _risky(gold):
-        return None
+def math_verify_in_process(gold: str, pred: str) -> bool | None:
+    """math-verify's verdict (gold first) computed here, without any bound: only the sandbox worker calls it."""
     from math_verify import LatexExtractionConfig, parse, verify
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)   # it warns that we disabled its timeout
@@ -221,6 +273,19 @@ def _math_verify_equal(gold: str, pred: str) -> bool | None:
             return None
         return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
     except Exception:  # noqa: BLE001 - a grader must answer; math-verify errors count as "cannot tell"
+        return None
+
+
+@lru_cache(maxsize=4096)   # the same pair is graded up to three times per output (answer, value, tutor)
+def _math_verify_equal(gold: str, pred: str) -> bool | None:
+    """math-verify's verdict (gold first), or None when it cannot be used safely, overruns, or parses nothing."""
+    if _risky(pred) or _risky(gold):
+        return None
+    from model import sandbox
+
+    try:
+        return sandbox.shared().call("model.answers", "math_verify_in_process", gold, pred, cpu_s=MATH_VERIFY_CPU_S)
+    except (sandbox.Overrun, RuntimeError, OSError):
         return None
 
 
