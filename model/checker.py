@@ -82,6 +82,8 @@ def _read_map(text: str, known: Mapping[str, sympy.Expr], keep_known: bool = Fal
     roles: dict[str, str] = {}
     values: dict[str, sympy.Expr] = dict(known)
     notes: list[str] = []
+    if len(text or "") > MAX_EXEC_CHARS:
+        raise _Unverifiable(f"Map is {len(text)} characters; the limit is {MAX_EXEC_CHARS}")
     # entries are separated by ';' (models also use ',' before the next "name =")
     for entry in re.split(r"[;；]|,\s*(?=[^,=;；]+=)", text or ""):
         if not entry.strip():
@@ -113,6 +115,7 @@ def _read_map(text: str, known: Mapping[str, sympy.Expr], keep_known: bool = Fal
             except MathError as err:
                 notes.append(f"value of {role} ignored: {err}")
                 continue
+            solver.spend(solver.cost(value), "reading the Map")
             values[obj or role] = value
     return _Binding(roles, values, notes)
 
@@ -411,6 +414,8 @@ def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str]
         raise _Unverifiable("Exec has no relation before '=>' to check the conclusion against")
     # The same equations with the stated value put in while building, so that the size guards see what the
     # substitution makes: factorial(∠B) with ∠B = 10000000 is refused, not computed.
+    # building costs too (sympy's automatic simplification of each node): paid by the size of what was built
+    solver.spend(sum(solver.cost(eq.lhs) + solver.cost(eq.rhs) for eq in equations), "reading the relation")
     put_in = {target_symbol: stated}
     checked = [sympy.Eq(substitute(eq.lhs, put_in), substitute(eq.rhs, put_in), evaluate=False) for eq in equations]
 
@@ -443,11 +448,12 @@ def _check_conclusion(target: str, conclusion: _Conclusion, relations: list[str]
     return None, None, stated_text, stated_text
 
 
-def check_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
-    """Check every step in order; each step's stated conclusions are known to the steps after it."""
+def check_solution(solution: Solution, bank: Any = None, budget: WorkBudget | None = None) -> list[StepCheck]:
+    """Check every step in order; each step's stated conclusions are known to the steps after it. All steps
+    share one solution's work budget (`budget`, default a fresh one): past it, steps are unverifiable."""
     known: dict[str, sympy.Expr] = {}
     results = []
-    budget = WorkBudget()
+    budget = budget or WorkBudget()
     for step in solution.steps:
         result = check_step(step, bank, known, budget=budget)
         results.append(result)
@@ -461,7 +467,7 @@ def check_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
     return results
 
 
-def execute_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
+def execute_solution(solution: Solution, bank: Any = None, budget: WorkBudget | None = None) -> list[StepCheck]:
     """The tutor's own run of the chain: every step's Exec relation is executed with its Map bindings, and an
     object an earlier step concluded carries the value that step's execution gave, not the number the model
     wrote for it. The model chooses the theorems and binds their roles; sympy does the arithmetic. The last
@@ -469,7 +475,7 @@ def execute_solution(solution: Solution, bank: Any = None) -> list[StepCheck]:
     check_solution for the badges on the steps the model wrote."""
     known: dict[str, sympy.Expr] = {}
     results = []
-    budget = WorkBudget()
+    budget = budget or WorkBudget()
     for step in solution.steps:
         result = check_step(step, bank, known, carry=True, budget=budget)
         results.append(result)

@@ -22,9 +22,10 @@ CELL = 28
 # to the retrieved theorems and the answer. Photos of whiteboards may want more: raise max_pixels.
 DEFAULT_MIN_PIXELS = 64 * CELL * CELL
 DEFAULT_MAX_PIXELS = 640 * CELL * CELL
-# Anything above this many source pixels (e.g. 20000x20000) is refused before decoding; ~8k x 8k
-# decodes in ~200 MB, which is the most a tutor upload can reasonably need.
-DEFAULT_MAX_SOURCE_PIXELS = 64_000_000
+# Anything above this many decoded pixels is refused from its header, before decoding (JPEG is first decoded
+# at a reduced scale instead). 16 Mpx (4000x4000, more than a 12 Mpx phone photo) decodes to 64 MB as RGBA and
+# peaks near 150 MB with the RGB copy; 8000x8000, a 249 KB PNG, would take 734 MB of the server for one upload.
+DEFAULT_MAX_SOURCE_PIXELS = 16_000_000
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 _BOMB_ADVICE = "refused before decoding (decompression-bomb guard); downscale it to a few thousand pixels a side"
 

@@ -24,11 +24,12 @@ PRECISION = 30           # digits for values a verdict depends on (residues comp
 DISPLAY_PRECISION = 15   # digits for values only shown, ranked or used as a size: a double holds them
 _PRECISION, _DISPLAY_PRECISION = PRECISION, DISPLAY_PRECISION
 
-# Work units: one unit is about one expression node evaluated (an evalf, a derivative, a substitution).
-# Calibrated on the hostile bench (bench/hostile.py): a step at its limit takes ~0.1 s of one CPU, a
-# solution at its limit ~0.4 s, far below what a student notices, and the limit is what decides.
-STEP_UNITS = 20_000
-SOLUTION_UNITS = 80_000
+# Work units: one unit is about one expression node built or evaluated (an evalf, a derivative, a
+# substitution), some 20-60 microseconds of CPU. The checker's own tests and the synthetic curriculum
+# need at most ~360 units for a step; hostile steps are stopped at 2,000, and a solution at 6,000
+# (about 0.15 s of one CPU with sympy's caches cold): the limit decides, never a clock.
+STEP_UNITS = 2_000
+SOLUTION_UNITS = 6_000
 
 
 class Unverifiable(Exception):
@@ -269,9 +270,20 @@ def is_real(value: sympy.Expr) -> bool:
 
 
 def _secant(residual: sympy.Expr, target: sympy.Symbol, near: complex | None) -> sympy.Expr | None:
+    units = cost(residual)
+
     def f(x: float) -> float | None:
-        v = numeric(residual.xreplace({target: sympy.Float(x, _PRECISION)}))
-        return None if v is None or abs(v.imag) > 1e-9 * max(1.0, abs(v.real)) else v.real
+        # evalf with subs evaluates numerically; xreplace would rebuild the tree through sympy's automatic
+        # simplification (sin(k·x·π/180) looks for multiples of π: about 1.5 s for forty sines)
+        spend(units, "numeric solving")
+        try:
+            value = residual.evalf(PRECISION, subs={target: sympy.Float(x, PRECISION)})
+            re_part, im_part = (float(part) for part in value.as_real_imag())
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
+            return None
+        if re_part != re_part or abs(re_part) == float("inf") or abs(im_part) > 1e-9 * max(1.0, abs(re_part)):
+            return None
+        return re_part
 
     x0 = near.real if near is not None else 1.0
     x1 = x0 * 1.01 + 0.5

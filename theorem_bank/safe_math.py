@@ -29,6 +29,7 @@ MAX_TEXT_CHARS = 2000      # one expression or relation; an Exec line is a few d
 MAX_TOKENS = 400
 MAX_DEPTH = 40             # bracket nesting
 MAX_NODES = 600            # AST nodes after the rewrite
+MAX_CALLS = 12             # function calls (sin, sqrt, factorial...) in one expression: each costs sympy milliseconds
 MAX_DIGITS = 40            # digits in one number literal
 MAX_EXPONENT = 1000        # |exponent| of a numeric power
 MAX_RESULT_BITS = 20000    # size of any exact rational built on the way (about 6000 digits)
@@ -344,6 +345,9 @@ def _parse_cached(text: str) -> tuple[ast.expr, tuple[tuple[str, tuple[str, str]
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:
         raise MathError(f"expression has {nodes} parts; the limit is {MAX_NODES}")
+    calls = sum(isinstance(n, ast.Call) for n in ast.walk(tree))
+    if calls > MAX_CALLS:
+        raise MathError(f"expression calls {calls} functions; the limit is {MAX_CALLS}")
     return tree.body, tuple(slots.items())
 
 
@@ -438,10 +442,24 @@ def _mentions_pi(node: ast.expr, slots: Mapping[str, tuple[str, str]]) -> bool:
     return any(isinstance(n, ast.Name) and slots.get(n.id) == ("const", "pi") for n in ast.walk(node))
 
 
+# sympy writes sin/cos/tan of a rational multiple of π exactly when it can; for most denominators that costs
+# from 30 ms to half a second (sin 21° becomes nested radicals) and gives nothing a student reads. Exact values
+# are kept for multiples of π/12, π/10 and π/5 (15°, 18°, 36°...); the others stay as sin(7π/60), evaluated
+# numerically when a verdict needs them.
+_EXACT_TRIG_DENOMINATORS = frozenset({1, 2, 3, 4, 5, 6, 10, 12})
+_TRIG = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan}
+
+
+def _trig(func, angle: sympy.Expr) -> sympy.Expr:
+    coefficient = angle / sympy.pi
+    slow = coefficient.is_Rational and coefficient.q not in _EXACT_TRIG_DENOMINATORS
+    return func(angle, evaluate=not slow)
+
+
 def _call(name: str, arg: sympy.Expr, radians: bool = False) -> sympy.Expr:
     if name in ("sin", "cos", "tan"):
         angle = arg if radians else arg * sympy.pi / 180
-        return {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan}[name](angle)
+        return _trig(_TRIG[name], angle)
     if name == "asin":
         return sympy.asin(arg) * 180 / sympy.pi
     if name == "acos":
@@ -519,6 +537,8 @@ def substitute(expr: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> s
         return _check_size(expr.func(*args), "substituted value")
     if isinstance(expr, sympy.factorial):
         return _call("factorial", args[0])
+    if expr.func in (sympy.sin, sympy.cos, sympy.tan):
+        return _trig(expr.func, args[0])
     return _check_size(expr.func(*args), "substituted value")
 
 
