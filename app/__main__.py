@@ -83,9 +83,12 @@ def build_app(args: argparse.Namespace):
 def _warm_up(bank, solution: str) -> None:
     from app import handlers
 
+    from model import sandbox
+
     try:
         bank.retrieve("warm up the retriever", k=1)
         handlers.warm_up(bank, solution)
+        sandbox.shared().warm()   # the grader's math-verify worker (model.sandbox): seconds to start
     except Exception:  # a failed warm-up only means the first request is slower
         logging.getLogger("app").exception("warm-up failed")
 

@@ -117,6 +117,11 @@ class Sandbox:
         except EOFError:
             raise Overrun("the worker died (memory limit?)") from None
 
+    def warm(self) -> None:
+        """Start the server and one worker now (a few seconds: they import sympy and math-verify), so that the
+        first real call does not pay for it."""
+        self.call("math", "sqrt", 4.0, cpu_s=60, wall_s=300)
+
     def worker_pids(self) -> list[int]:
         """Process ids of the idle workers (for measuring their memory)."""
         with self._lock:

@@ -40,3 +40,14 @@ def _isolated_cache(tmp_path_factory):
     if "THEOREM_TUTOR_CACHE" not in os.environ:
         os.environ["THEOREM_TUTOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sandbox_started():
+    """math-verify runs in worker processes (model.sandbox), forked from a server that imports sympy and
+    math-verify once: start it here, outside every test's timeout, instead of inside the first grading test."""
+    from model import sandbox
+
+    sandbox.shared().warm()
+    yield
+    sandbox.shared().close()

@@ -9,11 +9,9 @@ import zlib
 
 import pytest
 
-from model import sandbox
-from model.answers import _risky, grade
+from model.answers import grade
 from model.checker import check_solution, check_step
 from model.solution_format import Step, parse
-from model.solver import SOLUTION_UNITS, STEP_UNITS, WorkBudget
 from theorem_bank.safe_math import MathError, to_sympy
 
 MAP = "angle1 = ∠A = 50°; angle2 = ∠B"
@@ -84,13 +82,25 @@ def _nested_frac(depth):
     return text
 
 
+HOSTILE_ANSWERS = ("(x+y+1)^{999}", _nested_frac(20), "2^{3x+999}", "9^{9^{9}}")
+
+
+@pytest.mark.timeout(60)
+def test_answers_that_stall_math_verify_are_graded():
+    for answer in HOSTILE_ANSWERS:
+        assert grade(f"\\boxed{{{answer}}}", "x") is False
+
+
 @pytest.mark.timeout(60)
 def test_answers_that_stall_math_verify_never_reach_it(monkeypatch):
+    from model import sandbox
+    from model.answers import _risky
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"math-verify was given {args}")
 
     monkeypatch.setattr(sandbox.Sandbox, "call", refuse)
-    for answer in ("(x+y+1)^{999}", _nested_frac(20), "2^{3x+999}", "9^{9^{9}}"):
+    for answer in HOSTILE_ANSWERS:
         assert _risky(answer)
         assert grade(f"\\boxed{{{answer}}}", "x") is False
     assert not _risky("\\frac{\\sqrt{3}}{2}") and not _risky("x^{2}+2^{10}")
@@ -105,6 +115,8 @@ def test_math_verify_still_grades_ordinary_answers_in_its_worker():
 
 @pytest.mark.timeout(120)
 def test_the_sandbox_kills_work_past_its_cpu_limit_and_starts_a_fresh_worker():
+    from model import sandbox
+
     box = sandbox.Sandbox(workers=1, preload=[])
     try:
         with pytest.raises(sandbox.Overrun, match="CPU"):
@@ -151,6 +163,8 @@ def test_an_8000_by_8000_png_is_refused_from_its_header_without_decoding(monkeyp
 
 @pytest.mark.timeout(120)
 def test_a_solution_of_slow_steps_stops_at_its_budget():
+    from model.solver import SOLUTION_UNITS, STEP_UNITS, WorkBudget
+
     solution = parse("".join(slow_step(k) for k in range(12)) + "Answer: 7\n")
     budget = WorkBudget()
     checks = check_solution(solution, budget=budget)

@@ -2,6 +2,12 @@
 
 `score_output(record, output, ...)` is a pure function of its arguments (plus the bank it is given),
 so the same output always gets the same line in predictions.jsonl; the runner only adds timing.
+
+One output cannot stall a run: its work is bounded per problem before anything runs. Checking the steps as
+written and executing the chain each get one solution's deterministic work budget (model.solver.WorkBudget,
+the same the app uses, so both give the same verdicts and tutor answer); each answer comparison is safe_math's
+bounded grammar or math-verify on an input bounded by its text, in a worker killed past half a second of CPU,
+and a pair is compared once however many fields grade it (model.answers).
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from model.answers import extract_answer, grade
 from model.choices import CHOICE_LETTERS, record_letter, without_letter
 from model.checker import check_solution, execute_solution
 from model.solution_format import parse
+from model.solver import WorkBudget
 
 
 def formalgeo_alias_map(bank) -> dict[str, str]:
@@ -83,7 +90,7 @@ def tutor_answer(solution, bank=None) -> str | None:
     """
     if not solution.steps:
         return None
-    executed = execute_solution(solution, bank=bank)
+    executed = execute_solution(solution, bank=bank, budget=WorkBudget())
     return executed[-1].derived if executed else None
 
 
@@ -104,7 +111,7 @@ def score_output(record, output: str, *, mode: str, bank=None, alias_map: dict[s
     conflict = choice_conflict(extracted, choices)
 
     try:
-        checks = check_solution(solution, bank=bank) if solution.steps else []
+        checks = check_solution(solution, bank=bank, budget=WorkBudget()) if solution.steps else []
     except Exception as err:  # the checker must not take the run down; record why
         checks = []
         check_error = f"{type(err).__name__}: {err}"
