@@ -87,8 +87,8 @@ HOSTILE_ANSWERS = ("(x+y+1)^{999}", _nested_frac(20), "2^{3x+999}", "9^{9^{9}}")
 
 @pytest.mark.timeout(60)
 def test_answers_that_stall_math_verify_are_graded():
-    for answer in HOSTILE_ANSWERS:
-        assert grade(f"\\boxed{{{answer}}}", "x") is False
+    for answer in HOSTILE_ANSWERS:   # gold x+y+1: today math-verify expands (x+y+1)^999 against it for minutes
+        assert grade(f"\\boxed{{{answer}}}", "x+y+1") is False
 
 
 @pytest.mark.timeout(60)
@@ -117,7 +117,7 @@ def test_math_verify_still_grades_ordinary_answers_in_its_worker():
 def test_the_sandbox_kills_work_past_its_cpu_limit_and_starts_a_fresh_worker():
     from model import sandbox
 
-    box = sandbox.Sandbox(workers=1, preload=[])
+    box = sandbox.Sandbox(workers=1, preload=[], warm_up=None)
     try:
         with pytest.raises(sandbox.Overrun, match="CPU"):
             box.call("math", "factorial", 10 ** 7, cpu_s=0.3, wall_s=60)
@@ -132,7 +132,7 @@ def test_the_sandbox_kills_work_past_its_cpu_limit_and_starts_a_fresh_worker():
 def test_the_evaluator_scores_a_hostile_answer():
     from training.evaluation.scoring import score_output
 
-    line = score_output(record(answer="x"), "The answer is \\boxed{(x+y+1)^{999}}.", mode="open")
+    line = score_output(record(answer="x+y+1"), "The answer is \\boxed{(x+y+1)^{999}}.", mode="open")
     assert line["correct"] is False and line["value_correct"] is False
 
 
