@@ -12,8 +12,9 @@ after 30 s and counts as over 2 s. "executed" counts calls after which the paylo
 pwned) exists. Then a real server (ui.build_ui, launched on 127.0.0.1) serves a replay tutor: one session keeps
 solving the slowest kind while another times GET /config and a benign solve, a bounded number of times.
 
-Prints ONE JSON line: tried / executed / over_2s / over_500mb (goal 0 for the last three), the slowest call, and
-the other session's worst latency (goal under 1 s).
+Prints ONE JSON line: tried / executed / over_2s / over_500mb (goal 0 for the last three; over_2s counts wall
+time, over_2s_cpu the call's own CPU time, which other jobs on the machine do not inflate), the slowest call,
+and the other session's worst latency (goal under 1 s).
 """
 from __future__ import annotations
 
@@ -265,6 +266,7 @@ def child(image_dir: Path) -> None:
         base = {pid: _status(pid, "VmRSS") for pid in pids}
         for pid in pids:
             _reset_peak(pid)
+        workers_cpu = sum(sandbox._cpu_seconds(pid) for pid in pids[1:])
         cpu, start = time.process_time(), time.perf_counter()
         error = None
         try:
@@ -272,9 +274,10 @@ def child(image_dir: Path) -> None:
         except Exception as err:  # noqa: BLE001 - an entry point that raises is reported, not fatal
             error = f"{type(err).__name__}: {err}"[:200]
         wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu + max(0.0, sum(sandbox._cpu_seconds(pid) for pid in pids[1:]) - workers_cpu)
         grown = sum(max(0, _status(pid, "VmHWM") - base[pid]) for pid in pids)
         print(json.dumps({"kind": name, "entry": entry, "wall_s": round(wall, 4),
-                          "cpu_s": round(time.process_time() - cpu, 4), "peak_growth_mb": round(grown / 2 ** 20, 1),
+                          "cpu_s": round(cpu, 4), "peak_growth_mb": round(grown / 2 ** 20, 1),
                           "raised": error}), flush=True)
 
 
@@ -311,55 +314,89 @@ def run_calls(calls: list[tuple[str, str]], image_dir: Path, work_dir: Path) -> 
     return results
 
 
-def other_session_latency(kind: dict, seconds: float) -> dict:
-    """A real server on 127.0.0.1 solving `kind` in one session while another session is timed."""
-    import httpx
-    from gradio_client import Client
+class _Replay:
+    """A tutor whose model writes `text` for questions starting with "hostile", else a benign solution."""
+    identity = {"model": "hostile replay", "demo": False}
 
+    def __init__(self, text: str):
+        self.text = text
+
+    def stream(self, question, choices=None, image=None, theorems=()):
+        yield self.text if question.startswith("hostile") else BENIGN
+
+
+def serve(kind_name: str, port: int) -> None:
+    """The app's real UI and handlers (ui.build_ui, queue as `python -m app` sets it) on 127.0.0.1."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
     from app import ui
     from theorem_bank import open_bank
 
-    class Replay:
-        identity = {"model": "hostile replay", "demo": False}
-
-        def stream(self, question, choices=None, image=None, theorems=()):
-            yield kind["output"] if question.startswith("hostile") else BENIGN
-
-    bank = open_bank(dense=False)
-    blocks = ui.build_ui(Replay(), bank, None, [])
+    blocks = ui.build_ui(_Replay(output_kinds()[kind_name]["output"]), open_bank(dense=False), None, [])
     blocks.queue(default_concurrency_limit=1, max_size=16)
-    _, url, _ = blocks.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                              ssr_mode=False)
-    hostile_choices = (kind.get("choices") or ["", "", "", ""]) + [""] * 4
-    stop = time.monotonic() + seconds
-    solved = []
+    blocks.launch(server_name="127.0.0.1", server_port=port, quiet=True, ssr_mode=False)
 
-    def hostile_session():
-        client = Client(url, verbose=False)
-        while time.monotonic() < stop and len(solved) < 200:
-            start = time.perf_counter()
-            client.predict(None, "hostile: solve this", *hostile_choices[:4], False, api_name="/solve")
-            solved.append(time.perf_counter() - start)
 
-    worker = threading.Thread(target=hostile_session, daemon=True)
-    worker.start()
-    time.sleep(0.5)
-    config, solves = [], []
-    other = Client(url, verbose=False)
-    with httpx.Client(timeout=30) as http:
-        while time.monotonic() < stop and len(config) < 200:
-            start = time.perf_counter()
-            http.get(url.rstrip("/") + "/config").raise_for_status()
-            config.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            other.predict(None, "AB is a line; find ∠B.", *BENIGN_CHOICES, False, api_name="/solve")
-            solves.append(time.perf_counter() - start)
-            time.sleep(0.2)
-    worker.join(60)
-    blocks.close()
+def other_session_latency(kind_name: str, seconds: float) -> dict:
+    """A real server (its own process, 127.0.0.1) solving `kind_name` in one session while another is timed."""
+    import socket
+
+    import httpx
+    from gradio_client import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen([sys.executable, __file__, "--serve", kind_name, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                httpx.get(url + "config", timeout=5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the bench server did not start") from None
+                time.sleep(0.5)
+        kind = output_kinds()[kind_name]
+        hostile_choices = ((kind.get("choices") or []) + [""] * 4)[:4]
+        solved: list[float] = []
+        warm = Client(url, verbose=False)
+        warm.predict(None, "warm up", *BENIGN_CHOICES, False, api_name="/solve")   # imports, caches: not timed
+        stop = time.monotonic() + seconds
+
+        def hostile_session():
+            client = Client(url, verbose=False)
+            while time.monotonic() < stop and len(solved) < 200:
+                start = time.perf_counter()
+                client.predict(None, "hostile: solve this", *hostile_choices, False, api_name="/solve")
+                solved.append(time.perf_counter() - start)
+
+        worker = threading.Thread(target=hostile_session, daemon=True)
+        worker.start()
+        time.sleep(0.3)
+        pages, solves = [], []
+        with httpx.Client(timeout=30) as http:
+            while time.monotonic() < stop and len(pages) < 200:
+                for path in ("config", ""):   # what a new session loads first: the app config and the page
+                    start = time.perf_counter()
+                    http.get(url + path).raise_for_status()
+                    pages.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                warm.predict(None, "AB is a line; find ∠B.", *BENIGN_CHOICES, False, api_name="/solve")
+                solves.append(time.perf_counter() - start)
+                time.sleep(0.2)
+        worker.join(120)
+    finally:
+        server.kill()
+        server.wait()
     return {"hostile_solves": len(solved), "hostile_solve_max_s": round(max(solved, default=0), 3),
-            "other_config_max_s": round(max(config, default=0), 3), "other_solve_max_s": round(max(solves, default=0), 3),
-            "other_requests": len(config) + len(solves)}
+            "other_page_max_s": round(max(pages, default=0), 3), "other_page_requests": len(pages),
+            "other_solve_max_s": round(max(solves, default=0), 3), "other_solves": len(solves)}
 
 
 def main(argv=None) -> int:
@@ -367,9 +404,19 @@ def main(argv=None) -> int:
     parser.add_argument("--server-seconds", type=float, default=8.0)
     parser.add_argument("--out", default=None, help="also write every call's line here (JSONL)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--server-only", default=None, metavar="KIND",
+                        help="only the server measurement, with this kind as the slow session")
+    parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
     if args.child:
         child(Path(args.child))
+        return 0
+    if args.server_only:
+        print(json.dumps(other_session_latency(args.server_only, args.server_seconds), ensure_ascii=False))
         return 0
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         tmp = Path(tmp)
@@ -383,14 +430,16 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
     slowest = max((r for r in results if r["entry"] != "app upload"), key=lambda r: r["wall_s"])
-    server = other_session_latency(kinds[slowest["kind"]], args.server_seconds)
+    server = other_session_latency(slowest["kind"], args.server_seconds)
     print(json.dumps({
         "kinds": len({r["kind"] for r in results}), "tried": len(results),
         "executed": sum(r["executed"] for r in results),
         "over_2s": sum(r["wall_s"] > 2 for r in results),
+        "over_2s_cpu": sum(r.get("cpu_s", CALL_KILL_S) > 2 for r in results),
+        "max_cpu_s": max(r.get("cpu_s", CALL_KILL_S) for r in results),
         "over_500mb": sum(r.get("peak_growth_mb") is None or r["peak_growth_mb"] > 500 for r in results),
         "raised": sum(bool(r.get("raised")) for r in results),
-        "slowest": {k: slowest[k] for k in ("kind", "entry", "wall_s", "cpu_s")},
+        "slowest": {k: slowest.get(k) for k in ("kind", "entry", "wall_s", "cpu_s")},
         "max_peak_growth_mb": max((r["peak_growth_mb"] or 0) for r in results),
         "worst_kind_on_server": slowest["kind"], **server,
     }, ensure_ascii=False))

@@ -5,8 +5,9 @@ A thread cannot be stopped and a signal alarm only works in the main thread, so 
 process; the caller waits on a pipe and kills the child once it has used `cpu_s` seconds of CPU (read from
 /proc, so a loaded machine does not cut a call short the way a wall clock would) or `wall_s` seconds of wall
 time, whichever comes first. A killed call raises Overrun; the next call gets a fresh worker forked from a
-server that has the libraries imported already. Workers also run under an address-space limit, so an
-overrun cannot take the machine's memory with it.
+server that has the libraries imported already (multiprocessing also imports the main script there, as it
+does for any forkserver with preloads: scripts keep their work under `if __name__ == "__main__"`). Workers
+run under an address-space limit, so an overrun cannot take the machine's memory with it.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Any
 
 DEFAULT_CPU_S = 0.5
 DEFAULT_WALL_S = 5.0
-# Address space of a worker: an idle one maps ~420 MB (110 MB resident), so no call can grow it by 500 MB.
-WORKER_MEMORY_BYTES = 900 * 1024 ** 2
+# Address space a worker may add to what it maps at start (~420 MB, 110 MB resident, with sympy and
+# math-verify): no call can grow it by 500 MB.
+WORKER_MEMORY_BYTES = 450 * 1024 ** 2
 PRELOAD = ["sympy", "math_verify", "model.answers"]
 WARM_UP = ("model.answers", "math_verify_in_process", ("x^2+2x+1", "(x+1)^2"))
 STARTUP_S = 120.0
@@ -38,8 +40,12 @@ def _serve(conn, memory_bytes: int, warm_up: tuple | None) -> None:
     import resource
 
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    except (ValueError, OSError):
+        # on top of what the worker maps already (it inherits the server's imports, and a script's when the
+        # script is the main module), so the limit is the growth a call may cause, whatever was imported
+        mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                      if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, mapped + memory_bytes))
+    except (ValueError, OSError, StopIteration):
         pass   # a limit above the hard limit: run without it rather than not at all
     if warm_up:
         module, name, args = warm_up

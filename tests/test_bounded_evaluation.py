@@ -124,6 +124,9 @@ def test_the_sandbox_kills_work_past_its_cpu_limit_and_starts_a_fresh_worker():
         assert box.call("math", "sqrt", 4.0) == 2.0
         with pytest.raises(RuntimeError, match="ValueError"):
             box.call("math", "sqrt", -1.0)
+        with pytest.raises(RuntimeError, match="MemoryError"):   # 600 MB is above what a worker may add
+            box.call("builtins", "bytearray", 600 * 2 ** 20)
+        assert box.call("math", "sqrt", 9.0) == 3.0
     finally:
         box.close()
 
