@@ -142,7 +142,7 @@ def kill_and_resume(mode: str, point: str, root: Path, base: Path | None, proces
     killed = run_child(point, overrides, processes)
     resumed = run_resume(overrides, processes)
     took = re.search(r"resuming from (\S+)", resumed.stdout)
-    return {"killed_rc": killed.returncode, "resume_rc": resumed.returncode,
+    return {"out": out, "killed_rc": killed.returncode, "resume_rc": resumed.returncode,
             "resumed_from": Path(took.group(1)).name if took else None,
             "skipped": re.findall(r"--resume: skipping (.*)", resumed.stdout),
             "curve": losses(out) if resumed.returncode == 0 else [],
@@ -155,6 +155,18 @@ def straight(mode: str, root: Path, base: Path | None, processes: int = 1) -> li
     if done.returncode != 0:
         raise RuntimeError(f"uninterrupted {mode} run failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return losses(out)
+
+
+def final_weights_equal(a: Path, b: Path) -> bool:
+    """Whether two final output directories hold bit-identical weights (full model or adapter)."""
+    import torch
+    from safetensors.torch import load_file
+
+    name = next((n for n in ("model.safetensors", "adapter_model.safetensors") if (a / n).is_file()), None)
+    if name is None or not (b / name).is_file():
+        return False
+    x, y = load_file(str(a / name)), load_file(str(b / name))
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
 def max_difference(a: list[float], b: list[float]) -> float:
@@ -198,7 +210,8 @@ def main(argv=None) -> int:
                 figures[f"{mode}/{point}"] = {
                     "max_loss_diff": max_difference(got["curve"], reference), "steps": len(got["curve"]),
                     "killed_rc": got["killed_rc"], "resume_rc": got["resume_rc"],
-                    "resumed_from": got["resumed_from"], "skipped": len(got["skipped"])}
+                    "resumed_from": got["resumed_from"], "skipped": len(got["skipped"]),
+                    "final_weights_equal": final_weights_equal(got["out"], root / f"{mode}-straight-1p")}
     worst = max(f["max_loss_diff"] for f in figures.values())
     print(json.dumps({"bench": "train_resume", "points": figures, "max_loss_diff": worst, "goal": 1e-5,
                       "seconds": round(time.time() - started, 1)}))

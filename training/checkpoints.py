@@ -60,6 +60,10 @@ def save_atomically(trainer, save: Callable[[], None]) -> Path:
         os.replace(staged, target)
         _fsync_dir(run_dir)
         rotate(run_dir, trainer.args.save_total_limit)
+        try:
+            staging_root.rmdir()  # gone when empty, so a leftover there always means an interrupted write
+        except OSError:
+            pass
     accelerator.wait_for_everyone()
     return target
 
