@@ -263,8 +263,13 @@ def make_trainer(model, args, train_dataset: SFTDataset, eval_dataset, collator,
         # Our own length-grouped sampler: deterministic per (seed, epoch), so --resume replays the data order.
         def _get_train_sampler(self, train_dataset=None):
             dataset = train_dataset if train_dataset is not None else self.train_dataset
-            return LengthGroupedSampler(dataset.lengths, self.args.per_device_train_batch_size, seed=seed,
-                                        group=64 if group else 1)
+            sampler = LengthGroupedSampler(dataset.lengths, self.args.per_device_train_batch_size, seed=seed,
+                                           group=64 if group else 1)
+            # A resumed multi-process run skips batches through accelerate's SkipBatchSampler(BatchSamplerShard(
+            # ...)), and DataLoaderShard.set_epoch does not reach a sampler that deep: the rest of the resumed
+            # epoch replayed epoch 0's order. It does call the dataset's set_epoch, so the dataset forwards it.
+            dataset.set_epoch = sampler.set_epoch
+            return sampler
 
         # Checkpoints are staged, sealed and renamed (a kill mid-write leaves nothing --resume would take), and a
         # resume restores every weight or stops: see training/checkpoints.py.
