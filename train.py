@@ -65,11 +65,12 @@ def main(argv=None) -> int:
         print(dump_config(config), end="")
         return 0
 
+    from training.checkpoints import ResumeError
     from training.trainer import run_training
 
     try:
         run_training(config, resume=args.resume)
-    except (ConfigError, FileNotFoundError, FileExistsError) as err:
+    except (ConfigError, FileNotFoundError, FileExistsError, ResumeError) as err:
         parser.exit(2, f"train.py: {err}\n")
     return 0
 

@@ -100,15 +100,34 @@ class FeedbackStore:
                 record["model"] = json.loads(row["model"] or "{}")
                 record["image"] = None
                 if row.get("image"):
-                    images_dir.mkdir(exist_ok=True)
-                    path = images_dir / f"{row['image_sha256']}{_image_suffix(row['image'])}"
-                    if not path.exists():
-                        path.write_bytes(row["image"])
-                    record["image"] = str(path.relative_to(out.parent))
+                    path = _export_image(images_dir, row)
+                    record["image"] = str(path.relative_to(out.parent)) if path else None
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
         tmp.replace(out)
         return count
+
+
+def _export_image(images_dir: Path, row: dict) -> Path | None:
+    """The diagram file of `row`, written atomically and checked against the row's sha256; None (with a warning)
+    when the stored bytes themselves do not match it. A file left partial by an earlier, killed export is
+    rewritten, never exported as it is."""
+    data, digest = row["image"], row["image_sha256"]
+    if hashlib.sha256(data).hexdigest() != digest:
+        print(f"feedback row {row['id']}: its stored diagram does not match its sha256 {digest[:12]}...; "
+              "exported without the diagram", file=sys.stderr)
+        return None
+    images_dir.mkdir(exist_ok=True)
+    path = images_dir / f"{digest}{_image_suffix(data)}"
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+        return path
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return path
 
 
 def _read_image(path: Any) -> tuple[bytes | None, str]:

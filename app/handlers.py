@@ -13,6 +13,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 from app import render
 from model.choices import CHOICE_LETTERS as ALPHABET, without_letter
+from theorem_bank.text import valid_text
 
 log = logging.getLogger("app")
 
@@ -352,6 +353,9 @@ def unique_hits(hits) -> list:
 def search_bank(bank, query: str, k: int = 12) -> tuple[str, list[tuple[str, str]]]:
     """Results pane and (label, id) choices for the results list; an empty query lists the whole bank."""
     query = (query or "").strip()[:500]
+    if valid_text(query) != query:  # a lone surrogate (a broken paste, a hostile client) cannot be searched
+        return (render.notice("The search held characters that are not valid text (shown as �); retype them "
+                              "or remove them and search again.", "note"), [])
     if not query:
         theorems = bank.all()
         return (render.notice(f"{len(theorems)} theorems in the bank. Type to search, pick one to see details.", "info"),

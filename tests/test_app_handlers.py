@@ -260,6 +260,29 @@ def test_feedback_is_stored_with_problem_output_and_model(bank, diagram, tmp_pat
     assert (out.parent / exported[0]["image"]).read_bytes() == row["image"]
 
 
+def test_feedback_export_never_names_a_partial_diagram(diagram, tmp_path, capsys):
+    # Issue 16.9: an export killed mid-write left a partial diagram file, and the next export named it as it was.
+    store = feedback.FeedbackStore(tmp_path / "fb.sqlite")
+    store.add("up", {"question": "Find x.", "image": str(diagram)}, "Answer: 1", {"model": "m"})
+    store.add("down", {"question": "Find y.", "image": str(diagram)}, "Answer: 2", {"model": "m"})
+    row = next(store.rows())
+    out = tmp_path / "fb.jsonl"
+    partial = tmp_path / "fb_images" / f"{row['image_sha256']}.png"
+    partial.parent.mkdir()
+    partial.write_bytes(row["image"][: len(row["image"]) // 2])
+    assert store.export(out) == 2
+    exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert all((tmp_path / e["image"]).read_bytes() == row["image"] for e in exported)
+
+    # A row whose stored bytes no longer match their hash is exported without a diagram, and said so.
+    store.db.execute("UPDATE feedback SET image = ? WHERE id = 2", [row["image"][:100]])
+    store.db.conn.commit()
+    exported = [json.loads(line) for line in (store.export(out) and out.read_text(encoding="utf-8")).splitlines()]
+    assert exported[0]["image"] and exported[1]["image"] is None
+    assert "feedback row 2: its stored diagram does not match" in capsys.readouterr().err
+    assert not list(partial.parent.glob("*.tmp"))
+
+
 def test_feedback_before_solving_is_refused(tmp_path):
     store = feedback.FeedbackStore(tmp_path / "fb.sqlite")
     assert "Solve a problem first" in handlers.send_feedback(store, handlers.empty_state(), "up")

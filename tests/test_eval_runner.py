@@ -222,3 +222,23 @@ def test_value_on_the_answer_line_is_graded_apart_from_its_letter():
     # lines written before the field existed are graded from their stored answer
     old = {"extracted": {"value": "70° (C)", "letter": "C"}, "gold": "70°"}
     assert value_correct(old) is True and value_correct({**old, "gold": "80°"}) is False
+
+
+def test_a_corrupt_middle_line_keeps_every_valid_line_after_it(tmp_path, bank, capsys):
+    # Issue 16.9: a corrupt line used to end the read, so the lines after it were generated again and then lost.
+    records = [triangle_record(i) for i in range(6)]
+    clean = evaluate_items(items_for(records), settings(), tmp_path / "clean", Scripted(OUTPUTS), bank=bank, progress=False)
+    run = tmp_path / "corrupt"
+    evaluate_items(items_for(records), settings(), run, Scripted(OUTPUTS), bank=bank, progress=False)
+    path = run / "predictions.jsonl"
+    raw = path.read_bytes().splitlines(keepends=True)
+    raw[2] = b'{"key": "tri-2", "id": \x00garbage\n'  # a bad block in the middle of the file
+    path.write_bytes(b"".join(raw) + b'{"key": "tri-9", "cut')
+
+    assert [line["key"] for line in read_predictions(path)[0]] == ["tri-0", "tri-1", "tri-3", "tri-4", "tri-5"]
+    again = Scripted(OUTPUTS)
+    resumed = evaluate_items(items_for(records), settings(), run, again, bank=bank, progress=False)
+    assert again.seen == 1  # only the problem of the corrupt line is generated again
+    assert strip_timing(resumed) == strip_timing(clean)
+    assert (run / "predictions.jsonl.rejected").read_bytes() == b'{"key": "tri-2", "id": \x00garbage\n'
+    assert "1 corrupt line(s) (3) set aside" in capsys.readouterr().err

@@ -352,3 +352,91 @@ def test_a_theorem_named_inside_the_query_comes_first(bank):
     assert bank.retrieve("use the law of cosines to find the third side", k=3)[0].id == "law_of_cosines"
     hits = bank.retrieve("In right triangle ABC, find the hypotenuse by the Pythagorean theorem", k=3)
     assert hits[0].id == "pythagorean_theorem"
+
+
+# -- hostile seed files (issue 16.8) ----------------------------------------------------------------
+POWER_THEOREM = {
+    "id": "power_of_a_power", "name": "Power of a power", "domain": "algebra", "topic": "powers",
+    "statement": "A power of a power.", "conditions": ["x is a number"],
+    "roles": {"x": {"meaning": "base", "unit": "number"}, "y": {"meaning": "value", "unit": "number"},
+              "z": {"meaning": "another base", "unit": "number"}},
+    "relations": ["y = x^2"], "aliases": {"en": ["power of a power"]}, "keywords": ["power"],
+    "examples": [{"x": 3, "y": 9, "z": 1}],
+}
+# Nine aliases nine times over (881 bytes in the issue): the id expands to 9^9 strings, and the old validator's
+# first error message, repr(id), ran out of memory.
+_LEVELS = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] + [
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+ALIAS_BOMB = ("- {" + ", ".join(_LEVELS) + "}\n- " + yaml.safe_dump(dict(POWER_THEOREM, id="ID"),
+              default_flow_style=True, width=10_000).strip().replace("ID", "*i") + "\n")
+
+
+def _add(tmp_path, monkeypatch, name: str, content: str | bytes):
+    monkeypatch.setenv("THEOREM_TUTOR_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / name
+    source.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    db = tmp_path / "bank.sqlite"
+    if not db.exists():
+        build_db(db, embed=False)
+    before = db.read_bytes()
+    code = cli_main(["--db", str(db), "add", str(source)])
+    assert db.read_bytes() == before and not (tmp_path / "cache" / "seeds").exists()  # nothing written
+    return code
+
+
+@pytest.mark.parametrize("relation, example, expected", [
+    # 10.5^1000 is about 1e1021: it used to pass as "inf == inf".
+    ("y = x^1000", {"x": 10.5, "y": 1, "z": 1}, "overflow (left side 1, right side inf)"),
+    # Built symbolically this is x^(10^8)/z^(10^8); with the values put in afterwards sympy computed 3^(10^8)
+    # exactly, which made every later bank build take tens of seconds.
+    ("y = ((x^1000)^1000)^100 / ((z^1000)^1000)^100", {"x": 3, "y": 1, "z": 3}, "cannot be evaluated safely"),
+])
+def test_add_refuses_examples_that_overflow_or_cost_unbounded_work(tmp_path, monkeypatch, capsys, relation,
+                                                                    example, expected):
+    entry = dict(POWER_THEOREM, relations=[relation], examples=[example])
+    assert _add(tmp_path, monkeypatch, "power.yaml", yaml.safe_dump([entry])) == 2
+    err = capsys.readouterr().err
+    assert "nothing changed" in err and "entry 1 (id 'power_of_a_power'): field 'examples[0]'" in err
+    assert expected in err
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("bomb.yaml", ALIAS_BOMB, "expands (through its aliases) to more than 200000 values"),
+    ("deep.yaml", "- " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32 levels"),
+    ("latin1.yaml", yaml.safe_dump([dict(POWER_THEOREM, statement="Une puissance élevée.")],
+                                   allow_unicode=True).encode("latin-1"), "not UTF-8 text (byte 0xe9 on line"),
+    ("listid.yaml", yaml.safe_dump([dict(POWER_THEOREM, id=["a", "b"])]),
+     "entry 1 (id ['a', 'b']): field 'id' must be snake_case"),
+    ("listalias.yaml", yaml.safe_dump([dict(POWER_THEOREM, aliases={"formalgeo": [["x"]]})]),
+     "field 'aliases.formalgeo' must be a list of strings"),
+])
+def test_add_gives_one_clear_line_for_hostile_files(tmp_path, monkeypatch, capsys, name, content, expected):
+    assert len(ALIAS_BOMB) < 1000
+    assert _add(tmp_path, monkeypatch, name, content) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "nothing changed" in err and name in err and expected in err, err
+
+
+def test_a_running_bank_sees_a_rebuild_and_survives_broken_unicode(tmp_path, monkeypatch, capsys):
+    # Issue 16.9: the app's Bank object kept its caches (and the label tables) of the file it first opened.
+    monkeypatch.setenv("THEOREM_TUTOR_CACHE", str(tmp_path / "cache"))
+    db = build_db(tmp_path / "bank.sqlite", embed=False)
+    running = open_bank(db, dense=False)
+    assert running.get("kite_diagonal_bisects_angles") is None and running.exact_alias("筝形对角线平分角") == []
+    count = len(running)
+    good = tmp_path / "mine.yaml"
+    good.write_text(yaml.safe_dump([NEW_THEOREM], allow_unicode=True), encoding="utf-8")
+    assert cli_main(["--db", str(db), "add", str(good)]) == 0  # as if from another process: a new file
+    assert len(running) == count + 1
+    assert running.get("kite_diagonal_bisects_angles") is not None
+    assert running.exact_alias("筝形对角线平分角") == ["kite_diagonal_bisects_angles"]
+    assert "kite_diagonal_bisects_angles" in [h.id for h in running.retrieve("kite diagonal bisects", k=3, mode="bm25")]
+
+    # A lone surrogate (what a browser sends for half an emoji) neither raises nor matches garbage.
+    for text in ("abc\udfff def", "\ud800", "kite \ud83d\ude00 diagonal"):
+        assert isinstance(running.retrieve(text, k=3), list)
+        assert running.get(text) is None
+    from app import handlers
+
+    summary, choices = handlers.search_bank(running, "kite \udfff diagonal")
+    assert "not valid text" in summary and choices == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -77,7 +78,10 @@ def cmd_add(args) -> int:
         print("add refused, nothing changed:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     target_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    # Copied aside and renamed: a kill mid-copy must not leave a torn seed file that breaks every later build.
+    partial = target_dir / f".{target.name}.adding"
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
     dirs = tuple(dict.fromkeys([*default_seed_dirs(), target_dir]))
     had_embeddings = bank.conn().execute("SELECT count(*) FROM embeddings").fetchone()[0] > 0
     try:

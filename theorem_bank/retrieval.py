@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theorem_bank.text import cjk_phrases, fts_query, query_terms, stem, words
+from theorem_bank.text import cjk_phrases, fts_query, query_terms, stem, valid_text, words
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 numpy-v1"
@@ -306,7 +306,7 @@ def retrieve(bank, text: str, k: int = 5, domain: str | None = None, mode: str =
 
     if mode not in ("hybrid", "bm25", "dense", "learned"):
         raise ValueError(f"retrieval mode {mode!r} is unknown; use hybrid, bm25, dense or learned")
-    text = text if isinstance(text, str) else str(text)
+    text = valid_text(text if isinstance(text, str) else str(text))
     k = max(0, int(k))
     if k == 0:
         return []

@@ -5,6 +5,7 @@ field, what is wrong), so a caller can refuse a whole file and say exactly what 
 """
 from __future__ import annotations
 
+import cmath
 import copy
 import hashlib
 import json
@@ -42,15 +43,87 @@ class TheoremError(ValueError):
     """A seed file or theorem entry is malformed; the message names the file, entry and field."""
 
 
+# A seed file is hand-written text: the shipped ones are ~60 KB with ~10k YAML nodes nested 5 deep. The limits stop
+# a small hostile file (an alias "billion laughs", thousands of nested brackets) before it costs memory or time.
+MAX_SEED_BYTES = 2 * 1024 * 1024
+MAX_YAML_NODES = 200_000   # counted with every alias expanded, as validation and the store will walk them
+MAX_YAML_DEPTH = 32
+
+
+class _SeedLimit(yaml.YAMLError):
+    """Valid YAML that a seed file may not contain."""
+
+
+class _SeedLoader(yaml.SafeLoader):
+    """safe_load's loader, bounded: aliases are allowed (yaml.safe_dump writes them for shared values) but the
+    document they expand to may have at most MAX_YAML_NODES nodes, MAX_YAML_DEPTH levels deep. An 881-byte file
+    of nine aliases nine times over expands to 9^9 strings: counted here, before anything walks it."""
+
+    def compose_document(self):
+        self._depth = 0
+        node = super().compose_document()
+        if node is not None:
+            _expanded_size(node, {}, 0)
+        return node
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _SeedLimit(f"line {mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(node, sizes: dict, depth: int) -> int:
+    """Nodes under `node` with aliases expanded (each shared node is sized once); raises past the limits."""
+    if id(node) in sizes:
+        if sizes[id(node)] is None:
+            raise _SeedLimit(f"line {node.start_mark.line + 1}: an alias refers to a value that contains it")
+        return sizes[id(node)]
+    if depth > MAX_YAML_DEPTH:
+        raise _SeedLimit(f"line {node.start_mark.line + 1}: aliases nest values deeper than {MAX_YAML_DEPTH} levels")
+    sizes[id(node)] = None  # in progress: meeting it again below is a cycle
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, depth + 1)
+        if total > MAX_YAML_NODES:
+            raise _SeedLimit(f"line {node.start_mark.line + 1}: expands (through its aliases) to more than "
+                             f"{MAX_YAML_NODES} values; write the values out or split the file")
+    sizes[id(node)] = total
+    return total
+
+
 def load_yaml_file(path: str | Path) -> list[dict]:
-    """Read one seed file: a YAML list of theorem mappings."""
+    """Read one seed file: a YAML list of theorem mappings, UTF-8, within the size limits above."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise TheoremError(f"{path}: not valid YAML ({exc}); fix the syntax and retry") from exc
+        if path.stat().st_size > MAX_SEED_BYTES:
+            raise TheoremError(f"{path}: {path.stat().st_size} bytes; a seed file may hold at most {MAX_SEED_BYTES}"
+                               " bytes, split it into several files")
+        raw = path.read_bytes()
     except OSError as exc:
         raise TheoremError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TheoremError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save the file "
+                           "as UTF-8 and retry") from None
+    try:
+        data = yaml.load(text, Loader=_SeedLoader)  # noqa: S506 - _SeedLoader is a SafeLoader
+    except _SeedLimit as exc:
+        raise TheoremError(f"{path}: refused ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise TheoremError(f"{path}: not valid YAML ({exc}); fix the syntax and retry") from None
     if data is None:
         return []
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
@@ -149,7 +222,7 @@ def _check_math(entry: dict, where: str) -> list[str]:
         if stray:
             problems.append(f"{where}: field 'relations[{i}]' uses {sorted(stray)}, which are not declared roles")
             continue
-        equations.extend((i, eq) for eq in eqs)
+        equations.extend((i, k, eq) for k, eq in enumerate(eqs))
     for j, example in enumerate(entry["examples"]):
         values = {}
         for role, raw in example.items():
@@ -160,17 +233,24 @@ def _check_math(entry: dict, where: str) -> list[str]:
                 values[symbol_for(role)] = to_sympy(str(raw))
             except MathError as exc:
                 problems.append(f"{where}: field 'examples[{j}].{role}' is not a value ({exc}): {raw!r}")
-        for i, eq in equations:
+        for i, k, eq in equations:
             missing = {role_symbols[s] for s in eq.free_symbols} - set(example)
             if missing:
                 problems.append(f"{where}: field 'examples[{j}]' leaves {sorted(missing)} unbound in relations[{i}]")
                 continue
             try:
-                # xreplace: a plain symbol-for-value swap, far cheaper than subs for these trees.
-                lhs = complex(eq.lhs.xreplace(values).evalf(30))
-                rhs = complex(eq.rhs.xreplace(values).evalf(30))
-            except (TypeError, ValueError, ZeroDivisionError) as exc:
+                lhs, rhs = _example_sides(entry["relations"][i], k, values)
+            except MathError as exc:
+                problems.append(f"{where}: field 'examples[{j}]' cannot be evaluated safely in relations[{i}] "
+                                f"({exc}); use smaller values or a simpler relation")
+                continue
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
                 problems.append(f"{where}: field 'examples[{j}]' cannot evaluate relations[{i}] ({exc})")
+                continue
+            if not (cmath.isfinite(lhs) and cmath.isfinite(rhs)):
+                problems.append(f"{where}: field 'examples[{j}]' makes relations[{i}] {entry['relations'][i]!r} "
+                                f"overflow (left side {lhs.real:.6g}, right side {rhs.real:.6g}); an example needs "
+                                "values whose sides are finite numbers")
                 continue
             if abs(lhs - rhs) > TOLERANCE * max(1.0, abs(lhs), abs(rhs)):
                 problems.append(
@@ -178,6 +258,19 @@ def _check_math(entry: dict, where: str) -> list[str]:
                     f"{entry['relations'][i]!r}: left side {lhs.real:.6g}, right side {rhs.real:.6g}"
                 )
     return problems
+
+
+def _example_sides(relation: str, position: int, values: dict) -> tuple[complex, complex]:
+    """Both sides of one equation of `relation` at an example's values, as complex numbers.
+
+    The values are substituted while safe_math builds the expression (`parse_relation(text, values)`), so its
+    size guards cover what they produce: a symbolic `((x^1000)^1000)^1000` is cheap, but with x = 3 substituted
+    after building (as this did with xreplace) sympy computed 3^(10^9) exactly, and one 420-byte seed made every
+    bank build take 40 s. `position`: which equation of a chained relation (a = b = c)."""
+    from theorem_bank.safe_math import parse_relation
+
+    equation = parse_relation(relation, values)[position]
+    return complex(equation.lhs.evalf(30)), complex(equation.rhs.evalf(30))
 
 
 def safe_math_available() -> bool:
@@ -200,17 +293,22 @@ def validate_theorems(entries: list[dict], source: str = "<input>", known_ids=()
     check_math = safe_math_available()
     for index, entry in enumerate(entries):
         ident = entry.get("id") if isinstance(entry, dict) else None
-        where = f"{source}: entry {index + 1} (id {ident!r})"
+        where = f"{source}: entry {index + 1} (id {_short_repr(ident)})"
         if not isinstance(entry, dict):
             problems.append(f"{where}: expected a mapping")
             continue
         shape = _check_shape(entry, where)
         problems.extend(shape)
+        if not isinstance(ident, str):
+            continue  # _check_shape said what is wrong with it; a list or mapping id cannot be compared
         if ident in seen:
             problems.append(f"{where}: field 'id' duplicates an existing theorem id; choose a new id")
         seen.add(ident)
         aliases = entry.get("aliases") if isinstance(entry.get("aliases"), dict) else {}
-        for name in aliases.get("formalgeo") or []:
+        formalgeo = aliases.get("formalgeo")
+        for name in formalgeo if isinstance(formalgeo, list) else []:
+            if not isinstance(name, str):
+                continue  # reported by _check_shape
             if name in claimed and claimed[name] != ident:
                 problems.append(
                     f"{where}: field 'aliases.formalgeo' lists {name!r}, already mapped to {claimed[name]!r}"
@@ -222,6 +320,11 @@ def validate_theorems(entries: list[dict], source: str = "<input>", known_ids=()
                 _MATH_CHECKED[key] = _check_math(entry, where)
             problems.extend(_MATH_CHECKED[key])
     return problems
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:45] + "..." + text[-10:]
 
 
 _VALIDATED: dict[str, list[dict]] = {}
@@ -243,12 +346,13 @@ def load_seeds(dirs=(SEEDS_DIR,)) -> list[dict]:
     for path in files:
         entries = load_yaml_file(path)
         problems.extend(validate_theorems(entries, str(path), ids, formalgeo))
+        if problems:
+            continue  # a bad file is reported; its entries are not normalized (they may not have the shape)
         for entry in entries:
-            if isinstance(entry, dict):
-                ids.add(entry.get("id"))
-                for name in (entry.get("aliases") or {}).get("formalgeo") or []:
-                    formalgeo.setdefault(name, entry.get("id"))
-                theorems.append(normalize_theorem(entry))
+            ids.add(entry["id"])
+            for name in entry["aliases"].get("formalgeo") or []:
+                formalgeo.setdefault(name, entry["id"])
+            theorems.append(normalize_theorem(entry))
     if problems:
         raise TheoremError("invalid seed theorems:\n  " + "\n  ".join(problems))
     _VALIDATED[key] = copy.deepcopy(theorems)

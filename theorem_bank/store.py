@@ -21,7 +21,7 @@ import sqlite_utils
 
 from theorem_bank import retrieval
 from theorem_bank.schema import SEEDS_DIR, TheoremError, load_seeds, seed_files
-from theorem_bank.text import index_text, words
+from theorem_bank.text import index_text, valid_text, words
 
 SCHEMA_VERSION = 3
 DB_NAME = "theorem_bank.sqlite"
@@ -183,23 +183,37 @@ class Bank:
         self._aliases: dict[str, list[str]] | None = None
         self._df_cache: dict[str, int] = {}
         self._stems: dict[str, frozenset[str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._file_id: tuple | None = None
         self.weights = retrieval.DEFAULT_WEIGHTS
 
     # -- connections -------------------------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection; reopened when the file was replaced by a rebuild."""
+        """This thread's connection; reopened, and every cache of bank content emptied, when a rebuild replaced
+        the file (`theorem_bank add` in another process while the app runs). One stat() per call."""
         try:
-            inode = self.path.stat().st_ino
+            st = self.path.stat()
         except FileNotFoundError as exc:
             raise TheoremError(f"theorem bank {self.path} is gone; run `python -m theorem_bank build`") from exc
+        # Readers never write the file, so only a rebuild changes these; the inode alone could be reused.
+        file_id = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if file_id != self._file_id:
+            with self._lock:
+                if file_id != self._file_id:
+                    if self._file_id is not None:
+                        self._forget_contents()
+                    self._file_id = file_id
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.inode != inode:
+        if conn is None or self._local.file_id != file_id:
             if conn is not None:
                 conn.close()
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn, self._local.inode = conn, inode
+            self._local.conn, self._local.file_id = conn, file_id
         return conn
+
+    def _forget_contents(self) -> None:
+        self._cache, self._aliases, self._df_cache, self._stems = {}, None, {}, {}
+        self._dense_index = None  # re-read: the rebuilt file has its own theorems (and perhaps embeddings)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -209,9 +223,10 @@ class Bank:
 
     # -- lookup ------------------------------------------------------------------------------------
     def get(self, theorem_id: str) -> dict | None:
+        conn = self.conn()  # first: it empties the caches when the file was rebuilt
         if theorem_id in self._cache:
             return self._cache[theorem_id]
-        row = self.conn().execute("SELECT data FROM theorems WHERE id = ?", (str(theorem_id),)).fetchone()
+        row = conn.execute("SELECT data FROM theorems WHERE id = ?", (valid_text(str(theorem_id)),)).fetchone()
         if row is None:
             return None
         theorem = json.loads(row[0])
@@ -261,6 +276,7 @@ class Bank:
 
     def exact_alias(self, text: str) -> list[str]:
         """Ids whose id, name or an alias equals the whole query (case and spacing ignored)."""
+        self.conn()  # a rebuilt file empties the label tables first
         if self._aliases is None:
             self._label_tables()
         return self._aliases.get(_label_key(text[:200]), []) if len(text) <= 200 else []
@@ -268,6 +284,7 @@ class Bank:
     def named_in(self, text: str) -> list[str]:
         """Ids whose name or an English alias of two or more words occurs in the query ("... by the law of
         cosines ..."), longest phrase first: a user who names a theorem means that theorem."""
+        self.conn()  # a rebuilt file empties the label tables first
         if self._aliases is None:
             self._label_tables()
         toks = words(text[:4000])
@@ -290,6 +307,7 @@ class Bank:
         """The dense index, loaded once; None when the embedding model is not installed."""
         if self._dense_wanted is False:
             return None
+        self.conn()  # a rebuilt file drops the index of the old one
         with self._lock:
             if self._dense_index is None:
                 self._dense_index = retrieval.DenseIndex.load(self) or False

@@ -53,6 +53,15 @@ STOPWORDS = frozenset(
 )
 
 
+def valid_text(text: str) -> str:
+    """`text` with every code point that is not a character (a lone UTF-16 surrogate, as a browser or a
+    badly decoded file can send) replaced by U+FFFD; a surrogate pair is joined into its character.
+    SQLite, the encoder and the page all need encodable text."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def cjk_bigrams(run: str) -> list[str]:
     """Chinese text has no spaces: index overlapping character pairs so a phrase matches its parts."""
     if len(run) == 1:

@@ -21,6 +21,7 @@ import torch
 
 from model import point_names
 from model.profile import ServingProfile, load_profile, save_profile, tokens_for
+from training import checkpoints
 from training.collator import (ChatEncoder, Example, LengthGroupedSampler, PrepareStats, SFTCollator, SFTDataset,
                                fingerprint, measure_and_filter, record_examples)
 from training.config import Config, ConfigError, dump_config
@@ -262,8 +263,27 @@ def make_trainer(model, args, train_dataset: SFTDataset, eval_dataset, collator,
         # Our own length-grouped sampler: deterministic per (seed, epoch), so --resume replays the data order.
         def _get_train_sampler(self, train_dataset=None):
             dataset = train_dataset if train_dataset is not None else self.train_dataset
-            return LengthGroupedSampler(dataset.lengths, self.args.per_device_train_batch_size, seed=seed,
-                                        group=64 if group else 1)
+            sampler = LengthGroupedSampler(dataset.lengths, self.args.per_device_train_batch_size, seed=seed,
+                                           group=64 if group else 1)
+            # A resumed multi-process run skips batches through accelerate's SkipBatchSampler(BatchSamplerShard(
+            # ...)), and DataLoaderShard.set_epoch does not reach a sampler that deep: the rest of the resumed
+            # epoch replayed epoch 0's order. It does call the dataset's set_epoch, so the dataset forwards it.
+            dataset.set_epoch = sampler.set_epoch
+            return sampler
+
+        # Checkpoints are staged, sealed and renamed (a kill mid-write leaves nothing --resume would take), and a
+        # resume restores every weight or stops: see training/checkpoints.py.
+        def _save_checkpoint(self, model, trial):
+            checkpoints.save_atomically(self, lambda: super(SFTTrainer, self)._save_checkpoint(model, trial))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            target = model if model is not None else self.model
+            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
+            if not sharded and checkpoints.restore_full_weights(target, Path(resume_from_checkpoint)):
+                return
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            if not sharded and hasattr(target, "peft_config"):
+                checkpoints.check_adapter_restored(target, Path(resume_from_checkpoint))
 
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                       data_collator=collator, processing_class=processor, compute_loss_func=token_mean_loss,
@@ -317,6 +337,15 @@ def training_arguments(config: Config, checkpoint_dir: Path, has_eval: bool):
     return TrainingArguments(**kwargs)
 
 
+def _logged_step(line: str) -> int | None:
+    # A kill mid-write leaves a torn last line; it is dropped with the other lines past the checkpoint.
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row.get("step", 0) if isinstance(row, dict) else None
+
+
 class MetricsLog:
     """Appends every Trainer log line to metrics.jsonl; a resumed run first drops lines past its checkpoint."""
 
@@ -326,9 +355,11 @@ class MetricsLog:
         class _MetricsLog(TrainerCallback):
             def on_train_begin(self, args, state, control, **kwargs):
                 if state.is_world_process_zero and path.exists():
-                    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                            if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
-                    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+                    kept = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                            if _logged_step(line) is not None and _logged_step(line) <= state.global_step]
+                    temp = path.with_name(path.name + ".tmp")  # rewritten aside: a kill here keeps the old log
+                    temp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+                    os.replace(temp, path)
 
             def on_log(self, args, state, control, logs=None, **kwargs):
                 if state.is_world_process_zero and logs:
@@ -402,13 +433,12 @@ def evaluate_answers(model, processor, encoder: ChatEncoder, examples, records, 
 def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[Any] = ()) -> TrainResult:
     from accelerate import PartialState
     from transformers import AutoProcessor, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     started = time.time()
     out = Path(config.train.output_dir)
-    checkpoints = out / "checkpoints"
+    checkpoint_dir = out / "checkpoints"
     # TrainingArguments first: it sets up the process group (gloo on CPU, NCCL on GPUs) that PartialState reports.
-    args = training_arguments(config, checkpoints, bool(config.data.eval_split))
+    args = training_arguments(config, checkpoint_dir, bool(config.data.eval_split))
     state = PartialState()
     main = state.is_main_process
     say = print if main else (lambda *a, **k: None)
@@ -427,13 +457,18 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
 
     model_path: str | Path = config.model.path
     if config.model.scratch is not None:
-        model_path = checkpoints / "init"
+        model_path = checkpoint_dir / "init"
         if main and not (model_path / "config.json").is_file():
             from model.tiny import build_tiny_checkpoint
 
             say(f"building a from-scratch model in {model_path} (tokenizer trained on {len(train_examples)} examples)")
-            build_tiny_checkpoint(model_path, seed=config.train.seed, corpus=scratch_corpus(train_examples),
+            # Built aside and renamed: a kill mid-build must not leave an init/ that a resume would take as whole.
+            partial = model_path.with_name(model_path.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            build_tiny_checkpoint(partial, seed=config.train.seed, corpus=scratch_corpus(train_examples),
                                   **config.model.scratch)
+            shutil.rmtree(model_path, ignore_errors=True)
+            os.replace(partial, model_path)
         state.wait_for_everyone()
 
     processor = AutoProcessor.from_pretrained(str(model_path))
@@ -480,12 +515,19 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
 
     resume_from = None
     if resume:
-        resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        say(f"resuming from {resume_from}" if resume_from else "--resume: no checkpoint yet, starting fresh")
-    output = trainer.train(resume_from_checkpoint=resume_from)
+        resume_from, skipped = checkpoints.latest_complete(checkpoint_dir)
+        for line in skipped:
+            say(f"--resume: skipping {line}")
+        say(f"resuming from {resume_from}" if resume_from else "--resume: no complete checkpoint yet, starting at step 0")
+        resume_from = str(resume_from) if resume_from else None
+    if resume_from and checkpoints.training_was_finished(resume_from, trainer):
+        # Killed during the final save: only that is left. (Trainer.train resumed at max_steps runs one step more.)
+        training_loss = checkpoints.restore_finished(trainer, resume_from)
+    else:
+        training_loss = trainer.train(resume_from_checkpoint=resume_from).training_loss
 
     save_final(trainer, processor, config, model_path, out, data_info, table, profile)
-    result = TrainResult(output_dir=str(out), steps=trainer.state.global_step, train_loss=output.training_loss,
+    result = TrainResult(output_dir=str(out), steps=trainer.state.global_step, train_loss=training_loss,
                          seconds=round(time.time() - started, 1), data=data_info, trainable=table)
     if main:
         (out / "train_summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Crash safety: every prediction is one JSON line written with a single `write` on an append-only file
 and fsync'd before the next batch starts. A torn last line (the process was killed mid-write) is cut
-off on restart, finished ids are skipped, and the summary is computed from the file alone, so an
+off on restart, a corrupt line elsewhere is set aside in predictions.jsonl.rejected (every valid line
+is kept), finished ids are skipped, and the summary is computed from the file alone, so an
 interrupted-then-resumed run ends with the same summary as an uninterrupted one.
 
 Sharding: with N processes (`accelerate launch` sets RANK / WORLD_SIZE), problem i of the dataset goes
@@ -103,44 +104,66 @@ def fingerprint_file(path: str | Path) -> str:
 # --------------------------------------------------------------------------- the prediction log
 
 def read_predictions(path: Path) -> tuple[list[dict], int]:
-    """All complete lines of a prediction file and the byte length they span.
+    """Every valid line of a prediction file, and the byte length of its newline-terminated lines.
 
-    A line counts only if it ends with a newline and parses as a JSON object with a "key"; anything
-    after the last such line is a torn write from a killed process.
+    A line counts if it ends with a newline and parses as a JSON object with a "key". A corrupt line in the
+    middle (a bad disk block, a hand edit) is passed over, never the valid lines after it; anything after the
+    last newline is a torn write from a killed process.
     """
+    lines, _, _, complete = scan_predictions(path)
+    return lines, complete
+
+
+def scan_predictions(path: Path) -> tuple[list[dict], list[bytes], list[tuple[int, bytes]], int]:
+    """(valid lines, their raw bytes, [(line number, raw bytes)] of the corrupt ones, bytes of whole lines)."""
     if not path.exists():
-        return [], 0
+        return [], [], [], 0
     data = path.read_bytes()
-    lines, good = [], 0
-    start = 0
-    while True:
-        end = data.find(b"\n", start)
-        if end < 0:
-            break
-        chunk = data[start:end]
+    complete = data.rfind(b"\n") + 1
+    lines, raw, bad = [], [], []
+    for number, chunk in enumerate(data[:complete].split(b"\n")[:-1], start=1):
+        if not chunk.strip():
+            continue
         try:
             obj = json.loads(chunk)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            break  # only the tail can be torn; stop trusting the file here
-        if not isinstance(obj, dict) or "key" not in obj:
-            break
-        lines.append(obj)
-        start = good = end + 1
-    return lines, good
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("key"), str):
+            lines.append(obj)
+            raw.append(chunk)
+        else:
+            bad.append((number, chunk))
+    return lines, raw, bad, complete
 
 
 def repair_tail(path: Path) -> int:
-    """Cut a torn tail off `path`; returns the number of bytes removed."""
+    """Make `path` hold only valid lines: cut a torn tail, set corrupt lines aside in `<path>.rejected` (saying
+    which), keep every valid line. Returns the number of bytes removed from `path`."""
     if not path.exists():
         return 0
-    _, good = read_predictions(path)
+    lines, raw, bad, complete = scan_predictions(path)
     size = path.stat().st_size
-    if good < size:
-        with path.open("r+b") as fh:
-            fh.truncate(good)
+    if bad:
+        rejected = path.with_name(path.name + ".rejected")
+        with rejected.open("ab") as fh:  # set aside before the file loses them
+            fh.write(b"".join(chunk + b"\n" for _, chunk in bad))
             fh.flush()
             os.fsync(fh.fileno())
-    return size - good
+        numbers = ", ".join(str(n) for n, _ in bad[:10]) + (" ..." if len(bad) > 10 else "")
+        print(f"{path}: {len(bad)} corrupt line(s) ({numbers}) set aside in {rejected}; their problems are "
+              f"evaluated again, the {len(lines)} valid lines are kept", file=sys.stderr)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(b"".join(chunk + b"\n" for chunk in raw))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    elif complete < size:
+        with path.open("r+b") as fh:
+            fh.truncate(complete)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return size - path.stat().st_size
 
 
 class PredictionWriter:
