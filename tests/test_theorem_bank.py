@@ -384,19 +384,21 @@ def _add(tmp_path, monkeypatch, name: str, content: str | bytes):
     return code
 
 
-@pytest.mark.parametrize("relation, example, expected", [
+@pytest.mark.parametrize("relation, example, field, expected", [
     # 10.5^1000 is about 1e1021: it used to pass as "inf == inf".
-    ("y = x^1000", {"x": 10.5, "y": 1, "z": 1}, "overflow (left side 1, right side inf)"),
+    ("y = x^1000", {"x": 10.5, "y": 1, "z": 1}, "examples[0]", "overflow (left side 1, right side inf)"),
     # Built symbolically this is x^(10^8)/z^(10^8); with the values put in afterwards sympy computed 3^(10^8)
-    # exactly, which made every later bank build take tens of seconds.
-    ("y = ((x^1000)^1000)^100 / ((z^1000)^1000)^100", {"x": 3, "y": 1, "z": 3}, "cannot be evaluated safely"),
+    # exactly, which made every later bank build take tens of seconds. The bounded parser now refuses the
+    # relation itself, before any example is evaluated.
+    ("y = ((x^1000)^1000)^100 / ((z^1000)^1000)^100", {"x": 3, "y": 1, "z": 3}, "relations[0]",
+     "too large to handle safely"),
 ])
 def test_add_refuses_examples_that_overflow_or_cost_unbounded_work(tmp_path, monkeypatch, capsys, relation,
-                                                                    example, expected):
+                                                                    example, field, expected):
     entry = dict(POWER_THEOREM, relations=[relation], examples=[example])
     assert _add(tmp_path, monkeypatch, "power.yaml", yaml.safe_dump([entry])) == 2
     err = capsys.readouterr().err
-    assert "nothing changed" in err and "entry 1 (id 'power_of_a_power'): field 'examples[0]'" in err
+    assert "nothing changed" in err and f"entry 1 (id 'power_of_a_power'): field '{field}'" in err
     assert expected in err
 
 
