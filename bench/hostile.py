@@ -19,7 +19,6 @@ and the other session's worst latency (goal under 1 s).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess

@@ -30,11 +30,9 @@ import sympy
 from model import solver
 from model.solution_format import Solution, Step
 from model.solver import DISPLAY_PRECISION as _DISPLAY_PRECISION
-from model.solver import PRECISION as _PRECISION  # noqa: F401 - kept for callers of the old names
 from model.solver import Unverifiable as _Unverifiable
 from model.solver import WorkBudget
 from model.solver import holds as _holds
-from model.solver import is_real as _is_real  # noqa: F401
 from model.solver import low_degree_roots as _low_degree_roots  # noqa: F401 - tests and callers use this name
 from model.solver import numeric as _numeric
 from model.solver import solve_for as _solve_for

@@ -83,8 +83,8 @@ def cost(expr: sympy.Expr) -> int:
     units = 0
     for node in sympy.preorder_traversal(expr):
         units += 1
-        if node.is_Rational and not node.is_Integer or node.is_Integer:
-            units += (int(node.p).bit_length() + int(getattr(node, "q", 1)).bit_length()) // 64
+        if node.is_Rational:   # Integers included
+            units += (int(node.p).bit_length() + int(node.q).bit_length()) // 64
     return units
 
 
