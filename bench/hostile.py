@@ -123,7 +123,7 @@ def output_kinds() -> dict[str, dict]:
         "answer 2^{999}": "\\boxed{2^{999}}",
         "answer symbolic power 40": "\\boxed{(x+1)^{40}-(x-1)^{40}}",
     }.items():
-        kinds[name] = {"output": f"The answer is {answer}.", "gold": "x", "mode": "open"}
+        kinds[name] = {"output": f"The answer is {answer}.", "gold": "x+y+1", "mode": "open"}
     # typed choices (the app's answer box matches the model's value against them)
     for name, choice in {
         "choice ((√3^999)^999)^999": "((√3^999)^999)^999",
