@@ -18,13 +18,14 @@ from pathlib import Path
 
 from model.backends import BACKENDS
 from training.evaluation.benchmarks import DEFAULT_MODE
-from training.evaluation.report import compare_runs, load_run, render_comparison, write_summary
-from training.evaluation.run import EvalRequest, run_evaluation
-from training.evaluation.runner import RUN_FILE
+# The evaluation modules are imported by the commands that use them: they pull in sympy (1+ s), and --help
+# must answer at once.
 
 
-def request_from_args(args) -> EvalRequest:
+def request_from_args(args) -> "EvalRequest":
     """The command line as an evaluation request; every profile flag left out stays "as trained"."""
+    from training.evaluation.run import EvalRequest
+
     overrides = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty,
                  "retrieval_mode": args.retrieval_mode, "retrieval_query": args.retrieval_query,
                  "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
@@ -46,6 +47,8 @@ def request_from_args(args) -> EvalRequest:
 
 
 def cmd_run(args) -> int:
+    from training.evaluation.run import run_evaluation
+
     summary = run_evaluation(request_from_args(args))
     if summary is None:
         return 0  # another rank of a sharded run writes the summary
@@ -57,6 +60,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_summarize(args) -> int:
+    from training.evaluation.report import load_run, write_summary
+    from training.evaluation.runner import RUN_FILE
+
     out_dir = Path(args.dir)
     run = json.loads((out_dir / RUN_FILE).read_text(encoding="utf-8")) if (out_dir / RUN_FILE).exists() else {}
     lines = load_run(out_dir)
@@ -66,6 +72,8 @@ def cmd_summarize(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from training.evaluation.report import compare_runs, load_run, render_comparison
+
     lines_a = [l for l in load_run(args.run_a) if l.get("variant", "original") == "original"]
     lines_b = [l for l in load_run(args.run_b) if l.get("variant", "original") == "original"]
     result = compare_runs(lines_a, lines_b, n_resamples=args.resamples, seed=args.seed, field=args.field)

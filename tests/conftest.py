@@ -1,7 +1,10 @@
 """Session-wide fixtures: the tiny Qwen2.5-VL checkpoint and the location of the real data."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,17 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Everything a test session writes outside its tmp_path lands in one folder, removed at exit: the theorem bank's
+# cache, `datasets`' Arrow cache (load_dataset on local files), Gradio's upload folder, and the ~/.cache of
+# libraries that follow XDG (fontconfig, Chromium, torch extensions). Set here, at conftest import, because
+# `datasets` and `gradio` read their folders when they are imported, which collecting a test module does.
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="theorem-tutor-tests-"))
+atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
+for _var, _sub in {"THEOREM_TUTOR_CACHE": "theorem-tutor", "HF_DATASETS_CACHE": "hf-datasets",
+                   "GRADIO_TEMP_DIR": "gradio", "XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config",
+                   "TORCH_EXTENSIONS_DIR": "torch-extensions", "MPLCONFIGDIR": "matplotlib"}.items():
+    os.environ[_var] = str(SESSION_DIR / _sub)
 
 
 def shared_data_dir() -> Path:
@@ -32,14 +46,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from model.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen2.5-vl"), seed=0)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_cache(tmp_path_factory):
-    """Keep build artifacts (the theorem bank DB, caches) of a test session out of the user's cache."""
-    if "THEOREM_TUTOR_CACHE" not in os.environ:
-        os.environ["THEOREM_TUTOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
 
 
 @pytest.fixture(autouse=True, scope="session")

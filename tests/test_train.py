@@ -38,19 +38,48 @@ def train_model_dir(tmp_path_factory) -> Path:
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-fixture-model"), seed=0, corpus=scratch_corpus(examples))
 
 
+@pytest.fixture(scope="module")
+def fittable_model_dir(tmp_path_factory) -> Path:
+    """The fixture-tokenizer checkpoint with weights drawn 10x wider (std 0.2). At the usual 0.02 the frozen random
+    output head and final norm cap every logit near +-1, so a LoRA or the MLPs alone can barely lower the loss
+    below ln(vocab) whatever they learn (6.36 -> ~6.1): a margin that numerics (library version, threads) flip."""
+    from model.tiny import build_tiny_checkpoint
+    from training.collator import PrepareStats
+    from training.trainer import load_examples, scratch_corpus
+
+    examples, _ = load_examples(load_config(TINY_TEST, [f"data.dir={FIXTURE}"]), "train", PrepareStats())
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-fittable-model"), seed=0,
+                                 corpus=scratch_corpus(examples), init_std_permille=200)
+
+
 class Snapshot:
-    """Parameters and their requires_grad at the start and the end of training."""
+    """Parameters and their requires_grad at the start and the end of training, and the loss on every training
+    example at both ends (eval mode, one batch, the trainer's own collator): the untrained start is the control."""
 
     def __new__(cls):
         from transformers import TrainerCallback
 
+        from training.trainer import token_mean_loss
+
         class _Snapshot(TrainerCallback):
-            def on_train_begin(self, args, state, control, model=None, **kwargs):
+            def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
                 self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
                 self.trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+                dataset = train_dataloader.dataset
+                self.batch = train_dataloader.collate_fn([dataset[i] for i in range(len(dataset))])
+                self.loss_before = self._loss(model)
 
             def on_train_end(self, args, state, control, model=None, **kwargs):
                 self.after = {n: p.detach().clone() for n, p in model.named_parameters()}
+                self.loss_after = self._loss(model)
+
+            def _loss(self, model) -> float:
+                was_training = model.training
+                model.eval()
+                with torch.no_grad():
+                    loss = token_mean_loss(model(**self.batch), self.batch["labels"]).item()
+                model.train(was_training)
+                return loss
 
             def changed(self) -> set[str]:
                 return {n for n in self.before if not torch.equal(self.before[n], self.after[n])}
@@ -72,17 +101,17 @@ MODE_OVERRIDES = {
 
 
 @pytest.mark.parametrize("mode", ["lora", "mlp", "full"])
-def test_each_mode_lowers_the_loss_and_changes_exactly_its_parameters(tmp_path, train_model_dir, mode):
+def test_each_mode_lowers_the_loss_and_changes_exactly_its_parameters(tmp_path, fittable_model_dir, mode):
     snapshot = Snapshot()
-    # A fixed small set (8 examples, 2 batches of 4) seen for 24 steps: the loss must fall clearly.
-    config = tiny_config(tmp_path, train_model_dir, *MODE_OVERRIDES[mode], "data.max_examples=8",
+    # A fixed small set (8 examples, 2 batches of 4) seen for 24 steps: every mode can fit it.
+    config = tiny_config(tmp_path, fittable_model_dir, *MODE_OVERRIDES[mode], "data.max_examples=8",
                          "train.max_steps=24", "train.batch_size=4", "train.grad_accum=1", "train.save_steps=24",
                          "train.warmup_ratio=0.0", "train.lr_scheduler=constant_with_warmup")
     result = run_training(config, callbacks=[snapshot])
-    curve = losses(Path(result.output_dir))
-    assert len(curve) == 24
-    # A random frozen base limits how far adapters or MLPs alone can go; the whole language model goes further.
-    assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3 - (1.0 if mode == "full" else 0.25), curve
+    assert len(losses(Path(result.output_dir))) == 24
+    # The same 8 examples, the same batch, before and after: measured ~7.6 -> 1.3 (LoRA), 0.3 (MLP), 0.1 (full).
+    # Halving is far from both the measured drop and the noise (a mode that learns nothing stays at 1.0x).
+    assert snapshot.loss_after < 0.5 * snapshot.loss_before, (snapshot.loss_before, snapshot.loss_after)
 
     trainable = snapshot.trainable
     assert snapshot.changed() == trainable  # every trainable parameter moved, every frozen one stayed put

@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-
 from theorem_bank import retrieval
 from theorem_bank.schema import SEEDS_DIR, TheoremError, load_seeds, seed_files
 from theorem_bank.text import index_text, valid_text, words
@@ -82,6 +80,8 @@ def write_db(path: Path, theorems: list[dict], source_hash: str, embed: bool | N
     Embeddings are computed here, into the file being built, because the live file is never written
     after the rename: readers only read, so its WAL stays empty and a rebuild can replace it safely.
     """
+    import sqlite_utils  # here, not at the top: it imports pandas (0.5 s), which `--help` must not wait for
+
     db = sqlite_utils.Database(str(path))
     db["theorems"].insert_all((theorem_row(t) for t in theorems), pk="id", batch_size=2000)
     db["theorems"].create_index(["domain"])
