@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in train.output_dir (optimizer, schedule, RNG, data)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the data (every record's prompt and target), the serving profile and the "
+                             "parameter selection on a weightless model, then exit; loads no weights")
     args = parser.parse_args(argv)
 
     from training.config import ConfigError, dump_config, load_config
@@ -63,6 +66,15 @@ def main(argv=None) -> int:
         parser.exit(2, f"train.py: config error: {err}\n")
     if args.print_config:
         print(dump_config(config), end="")
+        return 0
+
+    if args.dry_run:
+        from training.dry_run import describe, dry_run
+
+        try:
+            print(describe(dry_run(config)))
+        except (ConfigError, FileNotFoundError, ValueError) as err:
+            parser.exit(2, f"train.py --dry-run: {err}\n")
         return 0
 
     from training.checkpoints import ResumeError

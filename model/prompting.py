@@ -108,7 +108,7 @@ def format_choices(choices, letters: str = CHOICE_LETTERS) -> str:
 
 
 def build_messages(question: str, choices=None, image=None, theorems=(), system: str | None = None,
-                   letters: str = CHOICE_LETTERS) -> list[dict]:
+                   letters: str = CHOICE_LETTERS, instruction: str | None = None) -> list[dict]:
     """Chat messages in the Qwen2.5-VL / OpenAI content-list shape, from theorems already chosen.
 
     The tutor's callers use problem_messages, which chooses the theorems and letters from a serving profile;
@@ -117,6 +117,8 @@ def build_messages(question: str, choices=None, image=None, theorems=(), system:
     messages are turned into model inputs. `theorems` are theorem dicts or retrieval hits.
     """
     question = clean_text(question, "question", MAX_QUESTION_CHARS)
+    if instruction:
+        question = f"{clean_text(instruction, 'instruction', MAX_CHOICE_CHARS)}\n{question}"
     text = question if not choices else f"{question}\n{format_choices(list(choices), letters)}"
     user_content = []
     if image is not None:
@@ -168,7 +170,7 @@ def prompt_theorems(question: str, choices, bank, profile) -> list[dict]:
     return [_as_theorem(hit) for hit in hits]
 
 
-def problem_prompt(question: str, choices, image, bank, profile) -> ProblemPrompt:
+def problem_prompt(question: str, choices, image, bank, profile, instruction: str | None = None) -> ProblemPrompt:
     """problem_messages with what a caller needs to read the answer back (theorems listed, point renaming)."""
     from model.point_names import rename_problem
 
@@ -176,16 +178,17 @@ def problem_prompt(question: str, choices, image, bank, profile) -> ProblemPromp
     theorems = prompt_theorems(question, choices, bank, profile)
     renaming, shown_question, shown_choices = rename_problem(question, choices, profile.point_names)
     messages = build_messages(shown_question, choices=shown_choices, image=image, theorems=theorems,
-                              letters=profile.choice_letters)
+                              letters=profile.choice_letters, instruction=instruction)
     return ProblemPrompt(messages=messages, theorems=theorems, renaming=renaming)
 
 
-def problem_messages(question: str, choices, image, bank, profile) -> list[dict]:
+def problem_messages(question: str, choices, image, bank, profile, instruction: str | None = None) -> list[dict]:
     """THE function that turns a problem into chat messages, for training, evaluation, the experiment and the app.
 
     Retrieves profile.prompt_theorems theorems from `bank` by the profile's query recipe, renames point letters
     the checkpoint never saw into its trained ones (profile.point_names), and letters the choices with
     profile.choice_letters. A caller that shows the answer must undo the renaming: use problem_prompt(...),
-    whose .restore(output) does it.
+    whose .restore(output) does it. `instruction` (training only: a build's prompt-diversity phrasing) opens
+    the user turn.
     """
-    return problem_prompt(question, choices, image, bank, profile).messages
+    return problem_prompt(question, choices, image, bank, profile, instruction).messages

@@ -67,7 +67,7 @@ def record_examples(records: Iterable[Any], kind: str, image_root: str | Path, p
     from model.prompting import problem_messages
 
     if target_fn is None:
-        from training.targets import target_text as target_fn
+        from training.targets import record_target as target_fn
     image_root = Path(image_root)
     for record in records:
         image = None
@@ -78,7 +78,9 @@ def record_examples(records: Iterable[Any], kind: str, image_root: str | Path, p
             answer = target_fn(record, kind)
             if not answer or not answer.strip():
                 raise ValueError("empty target")
-            messages = problem_messages(record.question, record.choices, image, bank, profile)
+            # A build with prompt diversity (training.data --instructions) records the instruction to train with.
+            messages = problem_messages(record.question, record.choices, image, bank, profile,
+                                        instruction=(record.meta or {}).get("instruction"))
         except (ValueError, KeyError) as err:
             if stats is not None:
                 stats.dropped_invalid += 1

@@ -128,6 +128,15 @@ def plain_text(record: ProblemRecord, bank: Any = None) -> str:
     return f"{body}\n{answer_line(record)}"
 
 
+def record_target(record: ProblemRecord, kind: str, bank: Any = None) -> str:
+    """What train.py supervises: the target `python -m training.data build` rendered into the record
+    (meta["target"]) when it is of this kind, else the same rendering done now."""
+    meta = record.meta or {}
+    if meta.get("target_kind") == kind and isinstance(meta.get("target"), str) and meta["target"].strip():
+        return meta["target"]
+    return target_text(record, kind, bank)
+
+
 def target_text(record: ProblemRecord, kind: str, bank: Any = None) -> str:
     """The training target of `kind` ("theorem", "plain" or "answer") for a record."""
     if kind == "theorem":

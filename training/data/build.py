@@ -143,18 +143,15 @@ def attach_teacher_steps(records: list[ProblemRecord], options: BuildOptions, re
 
 def render_targets(records: Iterable[ProblemRecord], target: str, options: BuildOptions, reject):
     from training.data.diversity import pick_instruction, shuffle_choices
-    from training.targets import answer_line, target_text
+    from training.targets import target_text
 
     for record in records:
         if options.shuffle_choices:
             record = shuffle_choices(record, options.seed)
         try:
-            if target == "plain" and record.steps and record.solution and record.source == "formalgeo7k":
-                # The FormalGeo builder writes the derivation over the problem's own objects; rebuilding it
-                # from the steps would print role names for steps that state a relation without a value.
-                text = f"{record.solution.strip()}\n{answer_line(record)}"
-            else:
-                text = target_text(record, target)
+            # training.targets is the one owner of a target's text (a FormalGeo plain target is the derivation
+            # the builder wrote over the problem's objects); train.py reads what is written here.
+            text = target_text(record, target)
         except ValueError as err:
             reject(record.id, "target", str(err), key=f"no {target} target")
             continue
