@@ -14,7 +14,7 @@ import sqlite3
 import tempfile
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +295,19 @@ def looks_geometric(bank, text: str, ids: list[str], top: int = 5) -> bool:
     return bool(head) and sum((bank.get(i) or {}).get("domain") == "geometry" for i in head) * 2 > len(head)
 
 
+@dataclass
+class Hit:
+    """One ranked theorem for a query: its id and name, fused score, why it matched, and the theorem itself."""
+    id: str
+    name: str
+    score: float
+    reason: str
+    theorem: dict = field(repr=False, default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "score": self.score, "reason": self.reason}
+
+
 def retrieve(bank, text: str, k: int = 5, domain: str | None = None, mode: str = "hybrid"):
     """Ranked hits for `text`.
 
@@ -302,8 +315,6 @@ def retrieve(bank, text: str, k: int = 5, domain: str | None = None, mode: str =
     'bm25', 'dense' or 'learned'. Missing parts drop out: without the encoder dense falls back to BM25,
     without the weights file hybrid is BM25 + dense.
     """
-    from theorem_bank.store import Hit
-
     if mode not in ("hybrid", "bm25", "dense", "learned"):
         raise ValueError(f"retrieval mode {mode!r} is unknown; use hybrid, bm25, dense or learned")
     text = valid_text(text if isinstance(text, str) else str(text))

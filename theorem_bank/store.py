@@ -14,10 +14,10 @@ import sqlite3
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from theorem_bank import retrieval
+from theorem_bank.retrieval import Hit  # noqa: F401 - re-exported: a retrieval result, owned by the retriever
 from theorem_bank.schema import SEEDS_DIR, TheoremError, load_seeds, seed_files
 from theorem_bank.text import index_text, valid_text, words
 
@@ -156,18 +156,6 @@ def db_status(path: Path, dirs) -> str:
 
 def _label_key(label: str) -> str:
     return " ".join(label.replace("_", " ").lower().split())
-
-
-@dataclass
-class Hit:
-    id: str
-    name: str
-    score: float
-    reason: str
-    theorem: dict = field(repr=False, default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "score": self.score, "reason": self.reason}
 
 
 class Bank:
