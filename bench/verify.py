@@ -24,20 +24,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import yaml  # noqa: E402
 
 from model.checker import check_step  # noqa: E402
 from model.solution_format import Step  # noqa: E402
 
-SEEDS = REPO / "theorem_bank" / "seeds" / "geometry_core.yaml"
 
 
-class YamlBank:
-    def __init__(self, theorems):
-        self.theorems = {t["id"]: t for t in theorems}
-
-    def get(self, theorem_id):
-        return self.theorems.get(theorem_id)
+from theorem_bank.schema import TheoremLookup as YamlBank, core_theorems  # noqa: E402 - the one loader and bank
 
 
 def object_names(example: dict, units: dict, rng: random.Random) -> dict[str, str]:
@@ -78,7 +71,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-bank", action="store_true", help="skip the check against the theorem's relation")
     args = parser.parse_args()
-    theorems = yaml.safe_load(SEEDS.read_text(encoding="utf-8"))
+    theorems = list(core_theorems().values())
     bank = None if args.no_bank else YamlBank(theorems)
     steps = make_steps(theorems, args.steps, random.Random(args.seed))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cmath
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -357,3 +358,38 @@ def load_seeds(dirs=(SEEDS_DIR,)) -> list[dict]:
         raise TheoremError("invalid seed theorems:\n  " + "\n  ".join(problems))
     _VALIDATED[key] = copy.deepcopy(theorems)
     return theorems
+
+
+CORE_FILE = SEEDS_DIR / "geometry_core.yaml"
+
+
+@functools.lru_cache(maxsize=1)
+def _core_theorems() -> tuple[dict, ...]:
+    entries = load_yaml_file(CORE_FILE)
+    problems = validate_theorems(entries, str(CORE_FILE))
+    if problems:
+        raise TheoremError("invalid core theorems:\n  " + "\n  ".join(problems))
+    return tuple(normalize_theorem(entry) for entry in entries)
+
+
+def core_theorems() -> dict[str, dict]:
+    """id -> theorem of geometry_core.yaml (the synthetic curriculum's and the targets' contract), validated and
+    normalized exactly as the bank stores it; read once per process. The one reader of that file."""
+    return {theorem["id"]: copy.deepcopy(theorem) for theorem in _core_theorems()}
+
+
+class TheoremLookup:
+    """A bank-shaped view of plain theorem dicts (.get(id), .all()): what the checker and the target builders need,
+    without the SQLite store. The one in-memory bank."""
+
+    def __init__(self, theorems):
+        self.theorems = {t["id"]: t for t in (theorems.values() if isinstance(theorems, dict) else theorems)}
+
+    def get(self, theorem_id):
+        return self.theorems.get(theorem_id)
+
+    def all(self) -> list[dict]:
+        return list(self.theorems.values())
+
+    def __len__(self) -> int:
+        return len(self.theorems)

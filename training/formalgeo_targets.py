@@ -477,14 +477,7 @@ def _build_one(problem: dict[str, Any]) -> BuildResult:
         return BuildResult(problem.get("problem_id"), False, f"builder error: {type(err).__name__}: {err}")
 
 
-class PlainBank:
-    """A bank-like object over plain theorem dicts (the checker only calls .get)."""
-
-    def __init__(self, theorems):
-        self.theorems = {t["id"]: t for t in theorems}
-
-    def get(self, theorem_id):
-        return self.theorems.get(theorem_id)
+from theorem_bank.schema import TheoremLookup as PlainBank  # noqa: E402 - the one in-memory bank
 
 
 def make_checker(bank):

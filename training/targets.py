@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 
 from model import choices
 from model.solution_format import Solution, Step, render
@@ -19,13 +17,11 @@ from theorem_bank.safe_math import name_of
 from training.records import ProblemRecord
 
 KINDS = ("theorem", "plain", "answer")
-CORE_THEOREMS = Path(__file__).resolve().parents[1] / "theorem_bank" / "seeds" / "geometry_core.yaml"
-
-
 @lru_cache(maxsize=1)
 def _core_theorems() -> dict[str, dict]:
-    with CORE_THEOREMS.open(encoding="utf-8") as fh:
-        return {t["id"]: t for t in yaml.safe_load(fh)}
+    from theorem_bank.schema import core_theorems
+
+    return core_theorems()
 
 
 def theorem_name(theorem_id: str, bank: Any = None) -> str:

@@ -10,19 +10,17 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from pathlib import Path
 
-import yaml
 
-CORE_THEOREMS = Path(__file__).resolve().parents[2] / "theorem_bank" / "seeds" / "geometry_core.yaml"
 DEGREE_CONSTANTS = re.compile(r"(?<![\w.])(60|90|180|360)(?![\w.])")
 
 
 @lru_cache(maxsize=1)
 def core_theorems() -> dict[str, dict]:
-    """The contract: id -> theorem dict from geometry_core.yaml."""
-    with CORE_THEOREMS.open(encoding="utf-8") as fh:
-        return {t["id"]: t for t in yaml.safe_load(fh)}
+    """The contract: id -> theorem dict from geometry_core.yaml, through the bank's validated loader."""
+    from theorem_bank.schema import core_theorems as validated
+
+    return validated()
 
 
 def exec_relation(theorem_id: str) -> str:
@@ -219,8 +217,8 @@ class Draft:
         return value
 
 
-class CoreBank:
-    """The core theorems as a minimal bank (anything with .get(id)), for checking without SQLite."""
+def CoreBank():
+    """The core theorems as a bank-shaped lookup, for checking without SQLite."""
+    from theorem_bank.schema import TheoremLookup
 
-    def get(self, theorem_id: str) -> dict | None:
-        return core_theorems().get(theorem_id)
+    return TheoremLookup(core_theorems())
