@@ -49,33 +49,6 @@ class ImageOptions:
             )
 
 
-def trained_image_options(checkpoint) -> "ImageOptions":
-    """The image bounds a checkpoint was trained with, or our serving defaults.
-
-    train.py saves the bounds it trained with into the processor config next to train_config.yaml. A model
-    must be served with the same bounds (the demo model sees at most 16 visual tokens; the defaults give
-    up to 640). Checkpoints we did not train (the released Qwen weights) carry Qwen's generic bounds,
-    which are far too large for line diagrams, so they get DEFAULT_MIN/MAX_PIXELS instead."""
-    import json
-    from pathlib import Path
-
-    home = Path(checkpoint) if checkpoint else None
-    if home is None or not (home / "train_config.yaml").is_file():
-        return ImageOptions()
-    for name in ("processor_config.json", "preprocessor_config.json"):
-        path = home / name
-        if not path.is_file():
-            continue
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        size = config.get("image_processor", config).get("size") or {}
-        if size.get("shortest_edge") and size.get("longest_edge"):
-            return ImageOptions(min_pixels=int(size["shortest_edge"]), max_pixels=int(size["longest_edge"]))
-    return ImageOptions()
-
-
 def _read_source(source, options: ImageOptions) -> tuple[bytes | None, object | None, str]:
     """Return (raw bytes, already-open PIL image, label for messages)."""
     from PIL import Image

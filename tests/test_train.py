@@ -143,10 +143,16 @@ def test_final_directory_serves_and_records_how_it_was_made(tmp_path, train_mode
     out = Path(result.output_dir)
     names = {p.name for p in out.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
-            "processor_config.json", "train_config.yaml", "data_fingerprint.json", "metrics.jsonl"} <= names
+            "processor_config.json", "train_config.yaml", "data_fingerprint.json", "metrics.jsonl",
+            "serving_profile.json"} <= names
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(train_model_dir.resolve())
     assert load_config(out / "train_config.yaml") == config
-    assert "point_names.json" not in names  # a pretrained base: point names are served as the student wrote them
+    from model.profile import load_profile
+
+    profile = load_profile(out)  # the adapter folder carries what it must be served with
+    assert profile.origin == "train.py" and profile.prompt_theorems == config.data.prompt_theorems
+    assert profile.point_names is None  # a pretrained base: point names are served as the student wrote them
+    assert profile.repetition_penalty == 1.0 and profile.max_new_tokens >= profile.longest_target_tokens > 0
     fingerprint = json.loads((out / "data_fingerprint.json").read_text())
     assert fingerprint["examples"] == 24 and fingerprint["target"] == "theorem" and len(fingerprint["sha256"]) == 64
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
