@@ -84,7 +84,13 @@ class OpenAIBackend:
         timeout: float = 300.0,
         max_concurrency: int = 8,
         profile: ServingProfile | None = None,
+        server: str = "vllm",
     ):
+        # "vllm" (and SGLang) honour repetition_penalty and top_k as body extensions; "transformers" (transformers
+        # serve) ignores both, and takes the penalty as frequency_penalty (its repetition_penalty = 1 + value).
+        if server not in ("vllm", "transformers"):
+            raise ValueError(f"server={server!r}: use 'vllm' (also SGLang) or 'transformers' (transformers serve)")
+        self.server = server
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
@@ -137,14 +143,18 @@ class OpenAIBackend:
         }
         if options.do_sample:
             body.update(temperature=options.temperature, top_p=options.top_p)
-            if options.top_k:
-                body["top_k"] = options.top_k  # vLLM extension; OpenAI itself ignores unknown sampling keys
+            if options.top_k and self.server == "vllm":
+                body["top_k"] = options.top_k  # vLLM extension; transformers serve has no top_k
         else:
             body["temperature"] = 0.0  # greedy on vLLM and transformers serve
         if options.seed is not None:
             body["seed"] = options.seed
         if options.repetition_penalty is not None:
-            body["repetition_penalty"] = options.repetition_penalty  # vLLM extension
+            if self.server == "transformers":
+                body["frequency_penalty"] = options.repetition_penalty - 1.0  # what transformers serve reads
+            else:
+                body["repetition_penalty"] = options.repetition_penalty  # vLLM extension (its frequency_penalty
+                # is OpenAI's additive one, a different knob)
         return body
 
     # ---- transport
@@ -191,6 +201,30 @@ class OpenAIBackend:
         return _sse_text(response, self.name)
 
 
+def vllm_engine_args(model: str, adapter: str | None, image_options: ImageOptions,
+                     max_model_len: int = 8192) -> tuple[dict, str | None]:
+    """The keyword arguments of vllm.LLM for a checkpoint, and the adapter to request (or None).
+
+    `model` may be an adapter folder alone: its base comes from adapter_config.json. vLLM refuses adapters above
+    max_lora_rank (16 by default), so the rank is read from the adapter (ours are r=64). The image bounds go to the
+    Qwen2.5-VL processor as mm_processor_kwargs, and max_model_len caps the KV cache at what a prompt with one image
+    and an answer need (the 7B's config allows 128k)."""
+    from pathlib import Path
+
+    folder = Path(model)
+    if adapter is None and (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        adapter, model = model, None
+    kwargs: dict = {"limit_mm_per_prompt": {"image": 1}, "max_model_len": max_model_len,
+                    "mm_processor_kwargs": {"min_pixels": image_options.min_pixels,
+                                            "max_pixels": image_options.max_pixels}}
+    if adapter is not None:
+        adapter_config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+        model = model or adapter_config["base_model_name_or_path"]
+        kwargs.update(enable_lora=True, max_lora_rank=int(adapter_config.get("r", 16)), max_loras=1)
+    kwargs["model"] = model
+    return kwargs, adapter
+
+
 class VLLMBackend:
     """vLLM's offline engine in this process: the throughput path on GPUs. Every vLLM setting lives here."""
 
@@ -201,7 +235,9 @@ class VLLMBackend:
             raise BackendError(f"the vllm backend needs the vllm package ({err}); install it on a GPU machine "
                                "or use the local or openai backend") from None
         self.profile = profile or default_profile()
-        self.llm = LLM(model=model, enable_lora=adapter is not None, limit_mm_per_prompt={"image": 1})
+        self.engine_args, adapter = vllm_engine_args(model, adapter, self.profile.image_options())
+        self.llm = LLM(**self.engine_args)
+        model = self.engine_args["model"]
         self.lora = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest

@@ -156,8 +156,42 @@ def load_model(model_path: str | Path, config: Config):
         # Frozen LoRA bases sit in bf16 on a GPU; trained weights stay fp32 masters under bf16 autocast
         # (DeepSpeed / FSDP keep their own fp32 copies either way).
         dtype = "bfloat16" if torch.cuda.is_available() and config.tuning.mode == "lora" else "float32"
+    from model.loading import resolve_attention
+
+    # flash_attention_2 where the package is installed and the compute runs in bf16 on a GPU (the vision tower's sdpa
+    # path loops over its attention windows in Python); sdpa elsewhere.
+    compute = torch.bfloat16 if torch.cuda.is_available() and config.train.precision != "fp32" else getattr(torch, dtype)
+    attention = resolve_attention(config.model.attn_implementation, "cuda" if torch.cuda.is_available() else "cpu",
+                                  compute)
+    # Under FSDP with cpu_ram_efficient_loading, transformers loads the weights on process 0 only (the others build
+    # the model on the meta device and receive their shards when FSDP wraps it); DeepSpeed's zero3_init_flag shards
+    # while loading. Either way no process stages a full second copy in host RAM.
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        str(model_path), dtype=getattr(torch, dtype), attn_implementation=config.model.attn_implementation)
+        str(model_path), dtype=getattr(torch, dtype), attn_implementation=attention)
+
+
+def prepare_for_training(model, config: Config, num_processes: int):
+    """Gradient checkpointing that leaves a frozen vision tower out of the backward, and, when several processes
+    train together, a vision-tower pass on every micro-batch (model.modality) so that sharded ranks cannot hang."""
+    from model.modality import checkpoint_language_model, run_vision_on_text_batches
+
+    if config.train.gradient_checkpointing:
+        checkpoint_language_model(model, train_vision=config.tuning.train_vision)
+    if num_processes > 1:
+        run_vision_on_text_batches(model)
+    return model
+
+
+def use_fp32_gradient_reduction(fsdp_plugin) -> None:
+    """FSDP2 under bf16 mixed precision computes in bf16 but reduce-scatters gradients in fp32: a bf16 sum over
+    many ranks loses the small updates of a 1e-5 learning rate. Must run before the model is prepared."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    if fsdp_plugin is None or getattr(fsdp_plugin, "fsdp_version", 1) != 2:
+        return
+    current = fsdp_plugin.mixed_precision_policy
+    param_dtype = getattr(current, "param_dtype", None)
+    fsdp_plugin.mixed_precision_policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
 
 
 def lora_target_pattern(targets: Sequence[str]) -> str:
@@ -316,8 +350,9 @@ def training_arguments(config: Config, checkpoint_dir: Path, has_eval: bool):
         eval_strategy="steps" if has_eval else "no",
         eval_steps=t.save_steps if has_eval else None,
         bf16=bf16,
-        gradient_checkpointing=t.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        # train.gradient_checkpointing is applied by prepare_for_training, which keeps a frozen vision tower out of
+        # the backward; the Trainer's own switch would hook the tower's patch_embed.
+        gradient_checkpointing=False,
         seed=t.seed,
         data_seed=t.seed,
         report_to="none",
@@ -497,7 +532,7 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
         f"{profile.point_names or 'as written'}, max_new_tokens {profile.max_new_tokens} (longest target "
         f"{profile.longest_target_tokens} tokens)")
 
-    model = apply_tuning(load_model(model_path, config), config)
+    model = prepare_for_training(apply_tuning(load_model(model_path, config), config), config, state.num_processes)
     table = trainable_table(model)
     say(format_table(table))
 
@@ -512,6 +547,7 @@ def run_training(config: Config, *, resume: bool = False, callbacks: Sequence[An
     trainer = make_trainer(model, args, SFTDataset(train_examples, encoder), eval_dataset,
                            SFTCollator(processor.tokenizer.pad_token_id), processor, config.train.seed,
                            config.train.group_by_length, all_callbacks)
+    use_fp32_gradient_reduction(getattr(trainer.accelerator.state, "fsdp_plugin", None))
 
     resume_from = None
     if resume:
@@ -549,9 +585,19 @@ def save_final(trainer, processor, config: Config, base_path, out: Path, data_in
                profile: ServingProfile) -> None:
     """Weights (adapter + base reference, or full/merged weights), processor and chat template, resolved config,
     data fingerprint and serving profile; metrics.jsonl is already there."""
-    trainer.save_model(str(out))  # gathers sharded weights under FSDP / ZeRO-3; PEFT models write the adapter
+    weights_dtype = torch.bfloat16 if trainer.args.bf16 else None  # what serving runs in: a bf16-trained model
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        # Checkpoints stay sharded (each process writes its own shard, nothing gathered); the final model alone is
+        # gathered once, into process 0's host RAM only, and written as one ordinary checkpoint that serving loads.
+        state = trainer.accelerator.get_state_dict(trainer.model)
+        if trainer.is_world_process_zero():
+            trainer._save(str(out), state_dict=_cast_floats(state, weights_dtype))
+        del state
+    else:
+        trainer.save_model(str(out))  # ZeRO-3 gathers 16-bit weights; PEFT models write the adapter
+    trainer.accelerator.wait_for_everyone()  # the last collective: process 0 finishes alone, nobody waits on it
     if not trainer.is_world_process_zero():
-        trainer.accelerator.wait_for_everyone()
         return
     processor.save_pretrained(str(out))
     (out / "training_args.bin").unlink(missing_ok=True)
@@ -563,8 +609,10 @@ def save_final(trainer, processor, config: Config, base_path, out: Path, data_in
     if config.tuning.mode == "lora":
         _record_base(out, base_path)
         if config.tuning.lora.merge:
-            merge_adapter(out)
-    trainer.accelerator.wait_for_everyone()
+            merge_adapter(out, weights_dtype)
+    if (out / "config.json").is_file():
+        store_weights_in(out, weights_dtype)
+        write_v4_compatible_files(out)
 
 
 def _record_base(out: Path, base_path) -> None:
@@ -576,8 +624,85 @@ def _record_base(out: Path, base_path) -> None:
     adapter_config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def merge_adapter(out: Path) -> None:
-    """Fold the adapter into its base and write full weights in `out`; the adapter moves to `out/adapter`."""
+def _cast_floats(state: dict, dtype) -> dict:
+    if dtype is None:
+        return state
+    return {k: v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+
+
+def store_weights_in(out: Path, dtype=None) -> str:
+    """Cast the floating tensors of `out`'s safetensors to `dtype` (when given) and make config.json say what the
+    tensors are: a bf16-trained model is served in bf16 (`vllm serve --dtype auto` reads the config; a float32
+    config there runs Qwen2.5-VL in fp16, where its activations overflow). Returns the dtype name written."""
+    from safetensors.torch import load_file, save_file
+
+    seen, total_bytes = set(), 0
+    for path in sorted(out.glob("*.safetensors")):
+        tensors = load_file(str(path))
+        if dtype is not None and any(t.is_floating_point() and t.dtype != dtype for t in tensors.values()):
+            tensors = _cast_floats(tensors, dtype)
+            save_file(tensors, str(path.with_suffix(".tmp")), metadata={"format": "pt"})
+            os.replace(path.with_suffix(".tmp"), path)
+        seen |= {str(t.dtype).removeprefix("torch.") for t in tensors.values() if t.is_floating_point()}
+        total_bytes += sum(t.numel() * t.element_size() for t in tensors.values())
+    index = out / "model.safetensors.index.json"
+    if index.is_file():
+        data = json.loads(index.read_text(encoding="utf-8"))
+        data.setdefault("metadata", {})["total_size"] = total_bytes
+        index.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if len(seen) != 1:
+        raise ValueError(f"{out}: the saved weights mix floating dtypes {sorted(seen)}; expected one")
+    name = seen.pop()
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["dtype"] = name
+    config["torch_dtype"] = name  # the transformers-4 name, read by servers built on transformers 4.x
+    for sub in ("text_config", "vision_config"):
+        if isinstance(config.get(sub), dict) and "dtype" in config[sub]:
+            config[sub]["dtype"] = name
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return name
+
+
+# Text-model keys a transformers-4 Qwen2.5-VL config.json holds at its top level (v5 nests them in text_config).
+_V4_FLAT_TEXT_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                      "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps", "hidden_act",
+                      "max_window_layers", "sliding_window", "use_sliding_window", "attention_dropout",
+                      "bos_token_id", "eos_token_id")
+
+
+def write_v4_compatible_files(out: Path) -> None:
+    """Also write what readers built on transformers 4.x need (vLLM releases before its transformers-5 support):
+    the flat text keys, `rope_theta` and `rope_scaling: {type: mrope, mrope_section}` in config.json (v5 keeps them
+    in text_config.rope_parameters; without them M-RoPE falls back to 1-D positions), and preprocessor_config.json
+    with min_pixels / max_pixels (v5 writes only processor_config.json). Transformers 5 reads both forms."""
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    text = config.get("text_config") or {}
+    rope = text.get("rope_parameters") or {}
+    for key in _V4_FLAT_TEXT_KEYS:
+        if key in text:
+            config.setdefault(key, text[key])
+    if "mrope_section" in rope:
+        config["rope_scaling"] = {"type": "mrope", "mrope_section": list(rope["mrope_section"])}
+    if "rope_theta" in rope:
+        config["rope_theta"] = rope["rope_theta"]
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+    processor_path = out / "processor_config.json"
+    if processor_path.is_file():
+        image = dict(json.loads(processor_path.read_text(encoding="utf-8")).get("image_processor") or {})
+        size = image.get("size") or {}
+        if size.get("shortest_edge") and size.get("longest_edge"):
+            image.update(min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+        image.setdefault("image_processor_type", "Qwen2VLImageProcessor")
+        image["processor_class"] = "Qwen2_5_VLProcessor"
+        (out / "preprocessor_config.json").write_text(json.dumps(image, indent=2) + "\n", encoding="utf-8")
+
+
+def merge_adapter(out: Path, dtype=None) -> None:
+    """Fold the adapter into its base and write full weights in `out`; the adapter moves to `out/adapter`. The merge
+    runs in the serving dtype (bf16 for a bf16 run, else the base's own), never in fp32 by default."""
     from model.loading import adapter_base as adapter_base_path, load_model as load_for_serving
 
     adapter_dir = out / "adapter"
@@ -586,9 +711,12 @@ def merge_adapter(out: Path) -> None:
         if (out / name).exists():
             shutil.move(str(out / name), str(adapter_dir / name))
     base_config = Path(adapter_base_path(adapter_dir)) / "config.json"
-    dtype = "auto"
-    if base_config.is_file():  # keep the base's precision (a bf16 7B stays 15 GB, not 30)
-        saved = json.loads(base_config.read_text(encoding="utf-8"))
-        dtype = str(saved.get("dtype") or saved.get("torch_dtype") or "auto")
+    if dtype is not None:
+        dtype = str(dtype).removeprefix("torch.")
+    else:
+        dtype = "auto"
+        if base_config.is_file():  # keep the base's precision (a bf16 7B stays 15 GB, not 30)
+            saved = json.loads(base_config.read_text(encoding="utf-8"))
+            dtype = str(saved.get("dtype") or saved.get("torch_dtype") or "auto")
     loaded = load_for_serving(None, adapter=adapter_dir, device="cpu", dtype=dtype, merge_adapter=True)
     loaded.model.save_pretrained(str(out))
