@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="evaluate a model on a benchmark (resumable; shardable with accelerate launch)")
-    run.add_argument("--benchmark", required=True, choices=sorted(DEFAULT_MODE))
+    run.add_argument("--benchmark", required=True, choices=sorted(DEFAULT_MODE),
+                     type=lambda name: {"formalgeo7k": "formalgeo"}.get(name, name),
+                     help="which loader reads --data (formalgeo7k is accepted for formalgeo)")
     run.add_argument("--data", required=True, help="benchmark file or folder (e.g. ../shared/data/math/math500_test.jsonl)")
     run.add_argument("--model", default="", help="checkpoint folder, hub id, or served model name (openai backend)")
     run.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder applied on --model")
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: choice for geoqa/synthetic, direct otherwise)")
     run.add_argument("--limit", type=int, default=None, help="first N problems (per split for a synthetic folder)")
     run.add_argument("--split", default=None, help="formalgeo: train/val/test; synthetic: one split name")
-    run.add_argument("--batch-size", type=int, default=8)
+    run.add_argument("--batch-size", type=int, default=8, help="problems generated at once (default: 8)")
     # Every setting below defaults to what the checkpoint was trained with (its serving_profile.json, or the
     # documented default of model.profile for a checkpoint without one); naming one overrides it, and run.json
     # records what was used.
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder whose serving_profile.json to use (default: the --adapter's, else the --model's)")
     run.add_argument("--max-new-tokens", type=int, default=None, help="default: as trained")
     run.add_argument("--repetition-penalty", type=float, default=None, help="default: as trained (1.0)")
-    run.add_argument("--backend", choices=BACKENDS, default="local")
+    run.add_argument("--backend", choices=BACKENDS, default="local",
+                     help="local transformers, an OpenAI-compatible server, vLLM, or replay of saved outputs (default: local)")
     run.add_argument("--base-url", default=None, help="openai backend: server URL (default $OPENAI_BASE_URL)")
     run.add_argument("--outputs", default=None, help="replay backend: JSONL of {id, output}")
     run.add_argument("--retrieval", choices=("on", "off"), default=None,
@@ -121,14 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-k", type=int, default=None, help="theorems listed in the prompt (default: as trained)")
     run.add_argument("--bank", default=None, help="theorem bank SQLite file (default: the cache built from the seeds)")
     run.add_argument("--probe", action="store_true", help="also evaluate shuffled / renamed / renumbered variants")
-    run.add_argument("--probe-seed", type=int, default=0)
+    run.add_argument("--probe-seed", type=int, default=0, help="seed of the --probe variants (default: 0)")
     run.add_argument("--min-pixels", type=int, default=None, help="default: as trained")
     run.add_argument("--max-pixels", type=int, default=None, help="default: as trained")
     run.add_argument("--text-only", action="store_true", help="ignore diagrams even where they exist")
     run.add_argument("--point-names", choices=("rename", "keep"), default="rename",
                      help="rename point letters a from-scratch checkpoint never saw (its profile's point_names) "
                           "into ones it knows, as the tutor does; keep: show them as written")
-    run.add_argument("--device", default="auto")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -140,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="paired comparison of two runs on their common problems")
     compare.add_argument("run_a")
     compare.add_argument("run_b")
-    compare.add_argument("--field", choices=("correct", "tutor_correct"), default="correct")
-    compare.add_argument("--resamples", type=int, default=10_000)
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--field", choices=("correct", "tutor_correct"), default="correct",
+                         help="correct: the model's Answer line; tutor_correct: the checker's value (default: correct)")
+    compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     compare.add_argument("--json", default=None, help="also write the comparison as JSON here")
     compare.set_defaults(func=cmd_compare)
 

@@ -14,9 +14,19 @@ import sys
 import threading
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default once: not where its help already says it, and not for None or an off switch
+    (which would also print a secret such as $OPENAI_API_KEY taken from the environment)."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m app", description="Serve the theorem tutor (Gradio).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_DefaultsOnce)
     m = p.add_argument_group("model")
     m.add_argument("--model", default=None,
                    help="checkpoint dir or hub id (openai backend: the served model name); default: the embedded "
@@ -37,16 +47,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="theorem retrieval: BM25 + dense embeddings, or BM25 alone (faster start, no encoder)")
     s = p.add_argument_group("serving")
     s.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the app on the network")
-    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--port", type=int, default=7860, help="port to serve on")
     s.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
-    s.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    s.add_argument("--share", action="store_true", help="create a public gradio.live link (off unless given)")
     s.add_argument("--concurrency", type=int, default=1,
                    help="solutions generated at once (1 for one local GPU model; more for a vLLM server)")
     s.add_argument("--max-queue", type=int, default=16,
                    help="requests allowed to wait; beyond this students get a 'busy, try again' message")
     s.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted")
-    s.add_argument("--feedback-db", default=None, help="SQLite file for feedback (default: app.feedback default)")
-    s.add_argument("--no-feedback", action="store_true", help="do not store feedback")
+    s.add_argument("--feedback-db", default=None, help="SQLite file for feedback (default: $THEOREM_TUTOR_FEEDBACK_DB, else feedback.sqlite in "
+                        "$THEOREM_TUTOR_CACHE, ~/.cache/theorem-tutor)")
+    s.add_argument("--no-feedback", action="store_true", help="do not store feedback (the thumbs are switched off)")
     args = p.parse_args(argv)
     if args.auth is not None and (":" not in args.auth or not args.auth.split(":", 1)[0] or not args.auth.split(":", 1)[1]):
         p.error("--auth must be USER:PASSWORD with both parts non-empty")

@@ -309,7 +309,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.experiment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="e.g. configs/experiment-synthetic.yaml")
     parser.add_argument("--quick", action="store_true", help="the config's small `quick:` variant (CI)")
-    parser.add_argument("--output-dir", default=None, help="override output_dir")
+    parser.add_argument("--out", "--output-dir", dest="output_dir", default=None,
+                        help="output folder (default: the config's output_dir); --output-dir is the old spelling")
     args = parser.parse_args(argv)
     exp = load_experiment_config(args.config, quick=args.quick)
     if args.output_dir:

@@ -22,9 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="load a source and write records with one kind of training target")
-    b.add_argument("--source", required=True, choices=SOURCES)
+    b.add_argument("--source", required=True, choices=SOURCES, type=lambda name: {"formalgeo": "formalgeo7k"}.get(name, name),
+                   help="dataset format to read (formalgeo is accepted for formalgeo7k)")
     b.add_argument("--path", required=True, help="file or folder of the source (hf: saved dataset, data files or hub id)")
-    b.add_argument("--target", required=True, choices=TARGETS)
+    b.add_argument("--target", required=True, choices=TARGETS,
+                   help="theorem: <Cond, Map, Exec> steps; plain: the same derivation as prose; answer: the Answer line alone")
     b.add_argument("--out", required=True, help="output JSONL; rejects go to OUT.rejects.jsonl")
     b.add_argument("--split", help="formalgeo7k: train|val|test (official split file); hf: dataset split")
     b.add_argument("--text-only", action="store_true", help="ignore diagrams (FormalGeo7k has them for test only)")
@@ -32,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--limit", type=int, help="only the first N records")
     b.add_argument("--unmatched", action="store_true",
                    help="formalgeo7k --target answer: keep problems without an accepted theorem target too")
-    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--workers", type=int, default=2, help="processes for FormalGeo replays (default: 2)")
     b.add_argument("--timeout", type=float, default=30.0, help="seconds per FormalGeo replay")
     b.add_argument("--shuffle-choices", action="store_true", help="permute choices (gold label remapped)")
     b.add_argument("--instructions", action="store_true", help="draw an instruction from the diversity pool")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seed of --shuffle-choices and --instructions (default: 0)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.add_argument("--answers", help="geoqa G-LLaVA format: the answers file (default: beside the questions)")
     b.add_argument("--image-root", help="geoqa G-LLaVA/R1-V formats: folder holding Geo170K's test/<i>.png")
