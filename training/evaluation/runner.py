@@ -64,6 +64,10 @@ class RunSettings:
         if isinstance(self.profile, dict):
             self.profile = profile_from_dict(self.profile, "run settings")
 
+    def sampling(self) -> dict[str, Any]:
+        """The decoding settings the generator samples with ({} when greedy: one chain per problem)."""
+        return dict(self.decoding) if int(self.decoding.get("samples") or 1) > 1 else {}
+
     def result_key(self) -> dict[str, Any]:
         key = {name: getattr(self, name) for name in self.RESULT_FIELDS}
         key.update({f"profile.{name}": value for name, value in self.profile.to_dict().items()
@@ -286,8 +290,7 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
             if len(outputs) != len(batch):
                 raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
             # the model wrote the renamed points; the problem's own names come back before grading
-            outputs = [Renaming(prompt["renamed_points"]).restore(output) if isinstance(output, str) else output
-                       for prompt, output in zip(prompts, outputs)]
+            outputs = [_restore(Renaming(prompt["renamed_points"]), output) for prompt, output in zip(prompts, outputs)]
             lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
                      for item, prompt, output in zip(batch, prompts, outputs)]
             writer.write(lines)
@@ -303,8 +306,35 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
     return merge_predictions(out_dir, keys)
 
 
-def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSettings, bank, alias_map, latency: float) -> dict:
+def _restore(renaming: Renaming, output):
+    if isinstance(output, str):
+        return renaming.restore(output)
+    if isinstance(output, list):  # N sampled chains
+        return [renaming.restore(text) if isinstance(text, str) else text for text in output]
+    return output
+
+
+def select_sample(item: EvalItem, texts: list[str], bank) -> tuple[str, dict]:
+    """The chain the tutor would show (model.selection, as the app chooses) and what the selection saw."""
+    from model.grounding import problem_context
+    from model.selection import select
+
     record = item.record
+    choices = record.choices if item.mode == "choice" else None
+    context = problem_context(record.question, choices, (record.meta or {}).get("letters"))
+    selection = select(texts, context, choices, bank)
+    chosen = selection.chosen
+    return chosen.text, {"chosen": chosen.index, "agree": selection.agree, "total": selection.total,
+                         "confidence": selection.confidence, "values": [c.value for c in selection.candidates],
+                         "chain_ok": [c.chain_ok for c in selection.candidates]}
+
+
+def prediction_line(item: EvalItem, prompt: dict, output, settings: RunSettings, bank, alias_map, latency: float) -> dict:
+    record = item.record
+    samples, selection = None, None
+    if isinstance(output, list):
+        samples = [text if isinstance(text, str) else "" for text in output]
+        output, selection = select_sample(item, samples, bank)
     line = {
         "key": item.key,
         "id": record.id,
@@ -321,6 +351,9 @@ def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSett
         "renamed_points": prompt.get("renamed_points") or {},
     }
     line.update(score_output(record, output, mode=item.mode, bank=bank, alias_map=alias_map))
+    if samples is not None:
+        line["samples"] = samples
+        line["selection"] = selection
     return line
 
 
