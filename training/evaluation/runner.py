@@ -53,6 +53,8 @@ class RunSettings:
     profile: Any = None                  # ServingProfile or its dict; None: the documented default
     data_fingerprint: str = ""
     base_url: str | None = None
+    # Verifier-guided solving: {"samples": N, "temperature", "top_p", "seed"}; {} is one greedy chain per problem.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "backend", "mode", "probe", "probe_seed")
     # Where the profile came from, not how it prompts or decodes.
@@ -64,12 +66,10 @@ class RunSettings:
         if isinstance(self.profile, dict):
             self.profile = profile_from_dict(self.profile, "run settings")
 
-    def sampling(self) -> dict[str, Any]:
-        """The decoding settings the generator samples with ({} when greedy: one chain per problem)."""
-        return dict(self.decoding) if int(self.decoding.get("samples") or 1) > 1 else {}
-
     def result_key(self) -> dict[str, Any]:
         key = {name: getattr(self, name) for name in self.RESULT_FIELDS}
+        if self.sampling:  # only sampled runs carry it, so greedy run folders made before it still resume
+            key["sampling"] = dict(self.sampling)
         key.update({f"profile.{name}": value for name, value in self.profile.to_dict().items()
                     if name not in self.PROFILE_INFO})
         return key
@@ -256,10 +256,28 @@ def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
             "renamed_points": prompt.renaming.forward}
 
 
-def backend_generator(backend, options=None) -> "Generator":
-    """A model.backends backend as the runner's generator: the batch's conversations in, one text each out."""
-    def generate(prompts: Sequence[dict]) -> list[str]:
-        return backend.generate([p["messages"] for p in prompts], options, keys=[p["key"] for p in prompts])
+def backend_generator(backend, options=None, sampling: dict | None = None) -> "Generator":
+    """A model.backends backend as the runner's generator: the batch's conversations in, one text each out.
+
+    With sampling {"samples": N, ...} and N > 1 each prompt gets what the tutor's page gets: the greedy chain (the
+    one the page streams) and N - 1 chains sampled in one batch, as a list; prediction_line selects among them."""
+    samples = int((sampling or {}).get("samples") or 1)
+
+    def generate(prompts: Sequence[dict]) -> list:
+        import dataclasses
+
+        from model.generation import GenerationOptions
+
+        conversations = [p["messages"] for p in prompts]
+        greedy = backend.generate(conversations, options, keys=[p["key"] for p in prompts])
+        if samples <= 1:
+            return greedy
+        base = options or GenerationOptions()
+        extra = dataclasses.replace(base, do_sample=True, num_samples=samples - 1,
+                                    temperature=float(sampling.get("temperature", 0.7)),
+                                    top_p=float(sampling.get("top_p", 0.95)), top_k=0, seed=sampling.get("seed"))
+        more = backend.sample(conversations, extra)
+        return [[first, *rest] for first, rest in zip(greedy, more)]
 
     return generate
 
