@@ -247,6 +247,11 @@ def _why(candidate, total: int, has_choices: bool) -> str:
         reason = render.plain_reason(getattr(run, "reason", "")) if run is not None else "it was not executed"
         return f"step {i + 1} could not be executed ({reason})"
     reasons = []
+    if not candidate.on_question:
+        from model.grounding import conclusions
+
+        last = conclusions(candidate.solution.steps[-1]) if candidate.solution.steps else []
+        reasons.append(f"the steps end on {last[-1] if last else 'something'}, not on what the question asks")
     if has_choices and candidate.letter is None:
         reasons.append("no choice equals the value")
     wrong = [i + 1 for i, c in enumerate(candidate.written) if c.status != "verified"]

@@ -184,6 +184,49 @@ def conclusions(step) -> list[str]:
     return out
 
 
+# A named object in a question: an angle (∠ABC, ∠A, ∠1), an arc (⌒AB) or a segment (AB).
+_OBJECT = re.compile(r"∠\s*(?:[A-Z][0-9]*'*){1,3}|∠\s*\d|⌒(?:[A-Z][0-9]*'*){2}|(?<![A-Za-z∠⌒])(?:[A-Z][0-9]*'*){2}(?![A-Za-z])")
+_GIVEN_AFTER = re.compile(r"^\s*(?:=|＝|is|measures)\s*\d")
+
+
+def asked_object(question: str) -> str | None:
+    """The object the question asks for: the last angle, arc or segment it names without giving its value
+    ("..., ∠C = 67°, I lies on CG. Find ∠AGI." -> ∠AGI). None when there is none (a question about an area...)."""
+    text = question or ""
+    asked = None
+    for m in _OBJECT.finditer(text):
+        if _GIVEN_AFTER.match(text[m.end():m.end() + 12]):
+            continue
+        name = name_of(re.sub(r"\s+", "", m.group(0)))
+        if name is not None:
+            asked = canonical_name(name)
+    return asked
+
+
+def answers_question(steps: Sequence, asked: str | None) -> bool:
+    """Does the chain end on the object the question asks for? An angle asked by its vertex alone (∠E) is
+    answered by any angle at that vertex (∠CEH). True when the question names no object to check against."""
+    if asked is None:
+        return True
+    if not steps:
+        return False
+    found = conclusions(steps[-1])
+    if not found:
+        return False
+    last = found[-1]
+    if last == asked or _ROLE.fullmatch(last):
+        return True   # a quantity named by a word (area, circumference) cannot be matched to a letter name
+    if last.startswith("⌒") and canonical_name(last[1:]) == asked:
+        return True   # "the degree of arc AB": the question names the arc by its segment
+    if asked.startswith("∠") and last.startswith("∠"):
+        a, b = _POINT.findall(asked[1:]), _POINT.findall(last[1:])
+        if len(a) == 1 and len(b) == 3:
+            return a[0] == b[1]
+        if len(b) == 1 and len(a) == 3:
+            return b[0] == a[1]
+    return False
+
+
 def ground_solution(steps: Sequence, context: ProblemContext, executed: Sequence = ()) -> list[StepGrounding]:
     """Ground every step in order; an object a step concludes is a given for the steps after it. `executed`
     (model.checker.execute_solution's results, one per step) supplies the values those conclusions have."""

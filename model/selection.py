@@ -4,11 +4,12 @@ far it can be trusted.
 One sampled text becomes a `Candidate`: its steps checked as written (the badges), executed as a chain (the
 tutor's value: model.checker.execute_solution), grounded in the problem (model.grounding), and its value matched
 to the choices with the grader (model.answers: the same equality evaluate.py grades with). `select` ranks the
-candidates by how many of their steps are grounded and execute, then by how many other candidates reach the same
-value, and gives the chosen one with "k of N agree" and a confidence the answer box shows:
+candidates by whether every step is grounded and executes and the chain ends on the object the question asks
+for, then by the share of such steps, then by how many other candidates reach the same value, and gives the chosen one with "k of N agree" and a confidence the answer box shows:
 
-- high: every step grounded and executed with the theorem's relation, the value is one of the choices (when
-  there are choices), the model's own arithmetic agrees, and (with N > 1) at least half the samples agree;
+- high: every step grounded and executed with the theorem's relation, the last step concludes the object the
+  question asks for, the value is one of the choices (when there are choices), the model's own arithmetic agrees,
+  and (with N > 1) at least half the samples agree;
 - medium: every step grounded and executed, but one of those last conditions fails;
 - low: a step is not grounded, or could not be executed: the value is shown, never as checked;
 - none: the chain gives no value.
@@ -20,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from model.grounding import ProblemContext, StepGrounding, ground_solution
+from model.grounding import ProblemContext, StepGrounding, answers_question, asked_object, ground_solution
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Candidate:
     value: str | None = None                          # the executed value of the last step: the tutor's value
     letter: str | None = None                         # the choice that value equals (grader), else None
     agree: int = 0                                    # candidates (this one included) with the same value
+    on_question: bool = False                         # the last step concludes the object the question asks for
 
     @property
     def step_ok(self) -> list[bool]:
@@ -109,6 +111,7 @@ def assess(index: int, text: str, context: ProblemContext, choices: Sequence[str
         candidate.executed = list(execute_solution(solution, bank=bank))
         candidate.grounding = ground_solution(solution.steps, context, candidate.executed)
         candidate.value = candidate.executed[-1].derived if candidate.executed else None
+        candidate.on_question = answers_question(solution.steps, asked_object(context.text))
         candidate.letter = trusted_choice(candidate.value, choices) if candidate.value is not None else None
     except Exception:  # noqa: BLE001 - a hostile text must not take the page down; it just earns no trust
         log.exception("assessing a sampled chain failed")
@@ -163,8 +166,8 @@ def _rank_key(candidate: Candidate) -> tuple:
     # higher is better: a chain whose every step is grounded and executes, then the share of such steps (a count
     # would favour long chains that wander past the question), then agreement; the earlier sample wins a tie
     steps = max(1, len(candidate.grounding))
-    return (candidate.value is not None, candidate.chain_ok, candidate.grounded_verified / steps, candidate.agree,
-            -candidate.index)
+    return (candidate.value is not None, candidate.chain_ok and candidate.on_question, candidate.chain_ok,
+            candidate.grounded_verified / steps, candidate.agree, -candidate.index)
 
 
 def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -176,6 +179,8 @@ def confidence(chosen: Candidate, total: int, has_choices: bool) -> str:
         return NONE
     if not chosen.chain_ok:
         return LOW
+    if not chosen.on_question:
+        return MEDIUM
     if (has_choices and chosen.letter is None) or not chosen.arithmetic_agrees or (total > 1 and 2 * chosen.agree < total):
         return MEDIUM
     return HIGH
