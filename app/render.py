@@ -301,9 +301,9 @@ def _check_line(check: Any, unknown_theorem: bool, grounding: Any = None) -> str
         return f'<div class="tt-row tt-why">The numbers do not fit the theorem\'s relation.{fix}{where}</div>'
     why = plain_reason(reason) if reason else ("this theorem is not in the tutor's theorem bank" if unknown_theorem
                                               else "the tutor could not check this step")
-    return (f'<div class="tt-row tt-why">Not checked: {text(why)}.{where}</div>'
-            f'<div class="tt-row tt-id">checker: {text(reason)}</div>' if reason else
-            f'<div class="tt-row tt-why">Not checked: {text(why)}.{where}</div>')
+    # the checker's own wording is for developers: it stays in the row's title (hover), not in the text
+    title = f' title="{text(reason)}"' if reason else ""
+    return f'<div class="tt-row tt-why"{title}>Not checked: {text(why)}.{where}</div>'
 
 
 def steps_html(steps: Sequence[Any], checks: Sequence[Any], theorems: dict[str, dict], *, shown: int | None = None,

@@ -209,7 +209,7 @@ def test_solve_hint_and_bank_in_chromium(browser, served):
     page.wait_for_selector("#tt-steps .tt-step", timeout=60_000)
     page.wait_for_selector("#tt-answer .tt-answer", timeout=90_000)
     answer = page.inner_text("#tt-answer")
-    assert "Answer:" in answer
+    assert "answer:" in answer
     n_steps = page.locator("#tt-steps .tt-step").count()
     assert n_steps >= 1
     if not served["demo"]:  # the replayed gold solution: exact answer, every step verified by the checker
@@ -229,6 +229,8 @@ def test_solve_hint_and_bank_in_chromium(browser, served):
     page.wait_for_function("() => document.querySelector('#tt-status').innerText.includes('Hint 1 of')",
                            timeout=60_000)
     assert page.locator("#tt-steps .tt-step").count() == 1
+    # the solve is done (every sample written and the chain chosen) before the hints are walked
+    page.wait_for_function("() => !document.body.classList.contains('tt-busy')", timeout=90_000)
     if n_steps > 1:
         page.wait_for_function("() => !document.querySelector('#tt-status').innerText.includes('+')", timeout=60_000)
         for _ in range(3):  # which theorem, then the binding, then the relation: then the next step starts
@@ -477,7 +479,7 @@ def test_an_ungrounded_chain_is_never_green(browser, replayed):
     steps = page.inner_text("#tt-steps")
     assert "arithmetic right, not grounded" in steps and "✓ verified" not in steps
     box = page.locator("#tt-answer .tt-answer").first
-    assert box.get_attribute("data-confidence") == "low"
+    assert "tt-conf-low" in (box.get_attribute("class") or "")
     border = box.evaluate("e => getComputedStyle(e).borderTopColor")
     background = box.evaluate("e => getComputedStyle(e).backgroundColor")
     for colour in (border, background):
