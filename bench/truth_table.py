@@ -64,7 +64,7 @@ def run_after(args) -> None:
         chosen = selection.chosen
         model = extract_answer(chosen.text, choices=problem.choices)
         rows.append({**{k: row[k] for k in ("set", "id", "answer")}, "gold_letter": gold_letter(row),
-                     "greedy": greedy, "greedy_s": round(greedy_s, 2),
+                     "greedy": greedy, "samples": more, "greedy_s": round(greedy_s, 2),
                      "after": {"value": view["value"], "letter": view["letter"], "confidence": view["confidence"],
                                "agree": view["agree"], "total": view["total"], "chosen": view["chosen"],
                                "badges": chosen.badges(), "model_letter": model.letter,
