@@ -223,3 +223,29 @@ def test_openai_request_asks_for_n_completions_in_one_request():
     body = backend.request_body([{"role": "user", "content": "hi"}],
                                 GenerationOptions(do_sample=True, num_samples=4, seed=1), streaming=False)
     assert body["n"] == 4 and body["temperature"] > 0 and body["seed"] == 1
+
+
+def test_evaluator_selects_among_sampled_chains_as_the_app_does(bank, tiny_model_dir):
+    """backend_generator gives each prompt the greedy chain plus N-1 sampled ones; prediction_line grades the
+    chain model.selection picks, and keeps every sample and what the selection saw."""
+    from model.backends import LocalBackend
+    from model.generation import GenerationOptions
+    from model.prompting import build_messages
+    from training.evaluation.runner import EvalItem, RunSettings, backend_generator, prediction_line
+    from training.records import ProblemRecord
+
+    backend = LocalBackend.load(str(tiny_model_dir), device="cpu")
+    generate = backend_generator(backend, GenerationOptions(max_new_tokens=8), sampling={"samples": 3, "seed": 0})
+    prompts = [{"key": "p1", "messages": build_messages("Find x.", choices=None, image=None, theorems=[])}]
+    (texts,) = generate(prompts)
+    assert isinstance(texts, list) and len(texts) == 3
+    assert texts[0] == backend.generate([prompts[0]["messages"]], GenerationOptions(max_new_tokens=8))[0]
+
+    record = ProblemRecord(id="p1", source="test", split="test", image=None, question=QUESTION, choices=CHOICES,
+                           answer="130°", answer_index=1)
+    settings = RunSettings(benchmark="synthetic", data="x", sampling={"samples": 3})
+    prompt = {"key": "p1", "image": None, "theorem_ids": [], "renamed_points": {}}
+    line = prediction_line(EvalItem("p1", record), prompt, [UNGROUNDED, GOLD, GOLD], settings, bank, {}, 0.1)
+    assert line["output"] == GOLD and line["samples"] == [UNGROUNDED, GOLD, GOLD]
+    assert line["selection"]["chosen"] == 1 and line["selection"]["agree"] == 2 and line["tutor_correct"]
+    assert "sampling" in settings.result_key() and "sampling" not in RunSettings("synthetic", "x").result_key()
