@@ -38,12 +38,18 @@ def request_from_args(args) -> "EvalRequest":
                          "prompt lists as many as the checkpoint was trained with")
     if args.point_names == "keep":
         overrides["point_names"] = None
+    if args.samples < 1:
+        raise SystemExit(f"--samples must be >= 1, got {args.samples}")
+    # N > 1: the greedy chain and N - 1 sampled in one batch; the tutor's selection (model.selection) picks one
+    sampling = {"samples": args.samples, "temperature": args.temperature, "top_p": args.top_p,
+                "seed": args.seed} if args.samples > 1 else {}
     return EvalRequest(
         benchmark=args.benchmark, data=str(args.data), out=args.out, model=str(args.model or ""),
         adapter=args.adapter, backend=args.backend, base_url=args.base_url, outputs=args.outputs, mode=args.mode,
         limit=args.limit, splits=[args.split] if args.split else [], text_only=args.text_only,
         batch_size=args.batch_size, probe=args.probe, probe_seed=args.probe_seed, bank=args.bank, device=args.device,
-        threads=args.threads, progress=not args.quiet, profile_dir=args.profile, overrides=overrides)
+        threads=args.threads, progress=not args.quiet, profile_dir=args.profile, overrides=overrides,
+        sampling=sampling)
 
 
 def cmd_run(args) -> int:
@@ -113,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repetition-penalty", type=float, default=None, help="default: as trained (1.0)")
     run.add_argument("--backend", choices=BACKENDS, default="local",
                      help="local transformers, an OpenAI-compatible server, vLLM, or replay of saved outputs (default: local)")
+    run.add_argument("--samples", type=int, default=1,
+                     help="chains per problem: the greedy one and N-1 sampled in one batch, selected as the tutor "
+                          "does (grounded-verified steps, then agreement); 1: greedy alone")
+    run.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (with --samples > 1)")
+    run.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (with --samples > 1)")
+    run.add_argument("--seed", type=int, default=0, help="sampling seed (with --samples > 1)")
     run.add_argument("--base-url", default=None, help="openai backend: server URL (default $OPENAI_BASE_URL)")
     run.add_argument("--outputs", default=None, help="replay backend: JSONL of {id, output}")
     run.add_argument("--retrieval", choices=("on", "off"), default=None,

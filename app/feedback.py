@@ -1,7 +1,9 @@
 """Student feedback on solutions: a local SQLite file (sqlite-utils) a person can open, and its export.
 
-Each row keeps the problem (question, choices, the diagram's bytes), the model's output and the identity of the
-model that wrote it, so a thumbs-down can become a training or evaluation case later.
+Each row keeps the problem (question, choices, the diagram's bytes), the chain the tutor showed (the chosen sample),
+exactly what the page showed about it (the answer box as text, each step's badge, which of the N samples was
+chosen) and the identity of the model, so a thumbs-down can become a training or evaluation case later. One row
+per click-intent: the same rating of the same solution clicked again updates its row.
 
     python -m app.feedback export [--db PATH] [-o feedback.jsonl]     # JSONL, diagrams written next to it
     python -m app.feedback stats  [--db PATH]
@@ -20,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `shown` (what the page showed, JSON) and `intent` (one row per solution and rating)
 TABLE = "feedback"
 MAX_COMMENT_CHARS = 2000
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the diagram is kept only when it is a sane size; its hash is always kept
@@ -55,15 +57,34 @@ class FeedbackStore:
             self.db[TABLE].create({
                 "id": int, "created": str, "rating": str, "comment": str,
                 "question": str, "choices": str, "image_sha256": str, "image": bytes,
-                "output": str, "answer": str, "model": str,
+                "output": str, "answer": str, "model": str, "shown": str, "intent": str,
             }, pk="id")
             self.db[TABLE].create_index(["created"])
+        elif version < 2:  # a version-1 file: add the columns, keep every row
+            columns = self.db[TABLE].columns_dict
+            for name in ("shown", "intent"):
+                if name not in columns:
+                    self.db[TABLE].add_column(name, str)
+        if "idx_feedback_intent" not in {i.name for i in self.db[TABLE].indexes}:
+            self.db[TABLE].create_index(["intent"], index_name="idx_feedback_intent")
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def add(self, rating: str, problem: dict, output: str, model: dict, comment: str = "", answer: str = "") -> int:
-        """Store one judgement; rating is "up" or "down". Returns the row id."""
+    def add(self, rating: str, problem: dict, output: str, model: dict, comment: str = "", answer: str = "",
+            shown: dict | None = None, intent: str = "") -> tuple[int, bool]:
+        """Store one judgement; rating is "up" or "down". Returns (row id, whether the row is new): a non-empty
+        `intent` that a row already has (the same solution rated the same way again) updates that row's comment
+        and what was shown instead of adding a second row."""
         if rating not in ("up", "down"):
             raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
+        if intent:
+            existing = self.db.execute(f"SELECT id FROM {TABLE} WHERE intent = ? ORDER BY id LIMIT 1",
+                                       [intent]).fetchone()
+            if existing:
+                update = {"shown": json.dumps(shown or {}, ensure_ascii=False, sort_keys=True)}
+                if comment:
+                    update["comment"] = comment[:MAX_COMMENT_CHARS]
+                self.db[TABLE].update(existing[0], update)
+                return existing[0], False
         image_bytes, image_hash = _read_image(problem.get("image"))
         row = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -76,8 +97,10 @@ class FeedbackStore:
             "output": output or "",
             "answer": answer or "",
             "model": json.dumps(model or {}, ensure_ascii=False, sort_keys=True),
+            "shown": json.dumps(shown or {}, ensure_ascii=False, sort_keys=True),
+            "intent": intent or "",
         }
-        return self.db[TABLE].insert(row).last_pk
+        return self.db[TABLE].insert(row).last_pk, True
 
     def count(self) -> dict[str, int]:
         rows = self.db.execute(f"SELECT rating, COUNT(*) FROM {TABLE} GROUP BY rating").fetchall()
@@ -98,6 +121,7 @@ class FeedbackStore:
                 record = {k: v for k, v in row.items() if k != "image"}
                 record["choices"] = json.loads(row["choices"] or "[]")
                 record["model"] = json.loads(row["model"] or "{}")
+                record["shown"] = json.loads(row.get("shown") or "{}")
                 record["image"] = None
                 if row.get("image"):
                     path = _export_image(images_dir, row)

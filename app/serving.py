@@ -46,16 +46,26 @@ class ServingConfig:
     # Folder whose serving_profile.json describes the model (default: the adapter's, else the model's; a served
     # model name has none, so an openai backend needs it to prompt as trained).
     profile: str | None = None
+    # Chains per question: the first is streamed (the profile's greedy decoding), the other samples - 1 are
+    # sampled in one batch and model.selection picks the one the checker trusts (1: the first chain alone).
+    samples: int = 1
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = 0
 
 
 class Tutor:
     """One model behind the app: a backend (model.backends) and the serving profile it is prompted with."""
 
-    def __init__(self, backend, identity: dict, profile=None, options=None):
+    def __init__(self, backend, identity: dict, profile=None, options=None, num_samples: int = 1,
+                 sample_options=None):
         self.backend = backend
         self.identity = identity
         self.profile = profile or backend.profile
         self.options = options or self.profile.generation_options()
+        # how many chains a question gets (the streamed one included) and how the others are sampled
+        self.num_samples = max(1, int(num_samples))
+        self.sample_options = sample_options
 
     def prompt(self, question: str, choices=None, image=None, bank=None):
         """The problem as the model sees it (model.prompting.problem_prompt, the trainer's and evaluator's too)."""
@@ -67,6 +77,23 @@ class Tutor:
         """Text increments of the model's answer, with the student's point names restored."""
         prompt = self.prompt(question, choices, image, bank)
         yield from prompt.renaming.restore_stream(self.backend.stream(prompt.messages, self.options))
+
+    def sample(self, question: str, choices=None, image=None, bank=None, n: int = 1) -> list[str]:
+        """n more chains for the same prompt, sampled in one batch (one request with n on a server)."""
+        if n < 1:
+            return []
+        prompt = self.prompt(question, choices, image, bank)
+        options = sampling_options(self.options, n, self.sample_options)
+        return [prompt.renaming.restore(text) for text in self.backend.sample([prompt.messages], options)[0]]
+
+
+def sampling_options(greedy, n: int, settings: dict | None = None):
+    """The greedy options turned into n samples in one batch (temperature, top_p, seed from `settings`)."""
+    import dataclasses
+
+    settings = settings or {}
+    return dataclasses.replace(greedy, do_sample=True, num_samples=n, temperature=settings.get("temperature", 0.7),
+                               top_p=settings.get("top_p", 0.95), top_k=0, seed=settings.get("seed", 0))
 
 
 def tiny_fallback_dir() -> Path:
@@ -123,4 +150,5 @@ def open_tutor(config: ServingConfig) -> Tutor:
         loaded = backend.loaded
         identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
                     "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
-    return Tutor(backend, identity, profile=profile)
+    return Tutor(backend, identity, profile=profile, num_samples=config.samples,
+                 sample_options={"temperature": config.temperature, "top_p": config.top_p, "seed": config.seed})

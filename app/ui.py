@@ -12,18 +12,82 @@ from app import handlers, render
 TITLE = "Theorem Tutor"
 # System fonts only: the default theme fetches Google Fonts, which an offline classroom machine cannot reach.
 # DejaVu Sans carries ∠ ∥ ⊥ △ °.
-FONTS = ["DejaVu Sans", "Noto Sans", "Segoe UI", "system-ui", "sans-serif"]
+# WenQuanYi Zen Hei / Noto Sans CJK carry the Chinese theorem aliases (scripts/setup.sh installs one).
+FONTS = ["DejaVu Sans", "Noto Sans", "Segoe UI", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "system-ui", "sans-serif"]
 MONO_FONTS = ["DejaVu Sans Mono", "Consolas", "monospace"]
 
 APP_CSS = render.CSS + """
 #tt-solve-btn {min-height: 44px;}
 .tt-pane {min-height: 40px;}
 #tt-bank-results .wrap {flex-direction: column; align-items: stretch;}
+.tt-hidden {display: none !important;}
+#tt-image .wrap, #tt-image .or, #tt-image .icon-wrap {color: #4b5563 !important;}
+button[role="tab"], button[role="tab"][aria-selected="true"] {color: #1e3a8a !important;}
+#tt-busy-bar {display: none; position: fixed; left: 0; right: 0; bottom: 0; z-index: 1000; padding: 10px 16px;
+  background: #243f7a; color: #ffffff; font-weight: 600; text-align: center;}
+body.tt-busy #tt-busy-bar {display: block;}
 """
+
+# Runs in the browser before the Solve handler: a fixed "Solving…" bar (visible wherever a phone is scrolled) and,
+# on a narrow screen, a scroll to the status pane that the steps stream under.
+SOLVE_JS = """(...args) => {
+  if (!document.querySelector('#tt-busy-bar')) {
+    const bar = document.createElement('div');
+    bar.id = 'tt-busy-bar';
+    bar.setAttribute('role', 'status');
+    bar.textContent = 'Solving… the steps appear as the tutor writes them.';
+    document.body.appendChild(bar);
+  }
+  document.body.classList.add('tt-busy');
+  const status = document.querySelector('#tt-status');
+  if (status && window.innerWidth < 900) status.scrollIntoView({block: 'start'});
+  return args;
+}"""
+# After the handler: the bar goes, and a phone scrolls to the answer.
+SOLVED_JS = """() => {
+  document.body.classList.remove('tt-busy');
+  const answer = document.querySelector('#tt-answer');
+  if (answer && window.innerWidth < 900) answer.scrollIntoView({block: 'start'});
+}"""
+
+
+def head(max_upload_bytes: int | None) -> str:
+    """<head> additions: the busy bar, and a watcher that notes a diagram the browser will refuse for its size, so
+    Solve can say so instead of silently solving without it (Gradio only shows a passing toast)."""
+    limit = int(max_upload_bytes) if max_upload_bytes else 0
+    return f"""<script>
+(() => {{
+  const LIMIT = {limit};
+  function note(value) {{
+    const box = document.querySelector('#tt-upload-flag textarea, #tt-upload-flag input');
+    if (!box) return;
+    box.value = value;
+    box.dispatchEvent(new Event('input', {{bubbles: true}}));
+  }}
+  function check(files) {{
+    if (!LIMIT || !files || !files.length) return;
+    const file = files[0];
+    note(file.size > LIMIT ? `${{file.name}}|${{file.size}}|${{LIMIT}}` : '');
+  }}
+  document.addEventListener('change', (e) => {{
+    if (e.target && e.target.closest && e.target.closest('#tt-image') && e.target.files) check(e.target.files);
+  }}, true);
+  document.addEventListener('drop', (e) => {{
+    if (e.target && e.target.closest && e.target.closest('#tt-image') && e.dataTransfer) check(e.dataTransfer.files);
+  }}, true);
+}})();
+</script>"""
 
 
 def theme() -> gr.themes.Base:
-    return gr.themes.Soft(primary_hue="blue", font=FONTS, font_mono=MONO_FONTS)
+    # The Soft theme's labels and primary button sit near 3:1; every text here is held to 4.5:1 (WCAG AA),
+    # checked in the browser test.
+    return gr.themes.Soft(primary_hue="blue", font=FONTS, font_mono=MONO_FONTS).set(
+        block_label_text_color="*primary_800", block_title_text_color="*primary_800",
+        body_text_color_subdued="*neutral_600", block_info_text_color="*neutral_600",
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        checkbox_label_background_fill_selected="*primary_700", input_placeholder_color="*neutral_500",
+    )
 
 
 def diagram_input(**kwargs) -> gr.Image:
@@ -67,8 +131,10 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
                         image = diagram_input(label="Diagram (upload, paste or drag a PNG, JPEG or WebP)",
-                                              sources=["upload", "clipboard"], height=300, elem_id="tt-image")
-                        question = gr.Textbox(label="Question", lines=3, elem_id="tt-question",
+                                              sources=["upload", "clipboard"], height=220, elem_id="tt-image")
+                        upload_flag = gr.Textbox(value="", elem_id="tt-upload-flag", elem_classes=["tt-hidden"],
+                                                 show_label=False, container=False)
+                        question = gr.Textbox(label="Question", lines=2, elem_id="tt-question",
                                               placeholder="e.g. AB ∥ CD and ∠EGB = 50°. Find ∠GHC.")
                         with gr.Accordion("Choices (optional)", open=True):
                             with gr.Row():
@@ -124,7 +190,7 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                 gr.Markdown(handlers.about(identity, bank), elem_id="tt-about")
 
         # ---- events: the solve is the only expensive one; it alone goes through the model's concurrency limit
-        solve_inputs = [image, question, *choice_boxes, hint_mode, state]
+        solve_inputs = [image, question, *choice_boxes, hint_mode, state, upload_flag]
         solve_outputs = [status, theorems, steps, answer, state]
 
         def run_solve(*args):
@@ -132,15 +198,25 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
 
         # "solve" is the one public endpoint (the load test and scripts call it); the rest are UI plumbing.
         solve_btn.click(run_solve, solve_inputs, solve_outputs, show_progress="minimal", api_name="solve",
-                        concurrency_id="model")
+                        concurrency_id="model", js=SOLVE_JS).then(None, None, None, js=SOLVED_JS, queue=False)
         question.submit(run_solve, solve_inputs, solve_outputs, show_progress="minimal", api_visibility="private",
-                         concurrency_id="model")
+                        concurrency_id="model", js=SOLVE_JS).then(None, None, None, js=SOLVED_JS, queue=False)
+
+        # A new problem (typed, uploaded, or loaded from the gallery) clears the old solution off the page.
+        def clear_results():
+            return "", "", "", "", "", handlers.empty_state()
+
+        for box in (image, question, *choice_boxes):
+            box.change(clear_results, None, [status, theorems, steps, answer, feedback_msg, state], queue=False,
+                       api_visibility="private", show_progress="hidden")
+        image.upload(lambda: "", None, upload_flag, queue=False, api_visibility="private", show_progress="hidden")
         hint_mode.change(lambda on: gr.Row(visible=on), hint_mode, hint_row, queue=False, api_visibility="private")
         next_btn.click(lambda s: handlers.next_hint(bank, s), state,
                        [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
         full_btn.click(lambda s: handlers.show_full(bank, s), state,
                        [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
-        clear_btn.add([image, question, *choice_boxes, status, theorems, steps, answer, comment, feedback_msg])
+        clear_btn.add([image, question, *choice_boxes, status, theorems, steps, answer, comment, feedback_msg,
+                       upload_flag])
         clear_btn.click(handlers.empty_state, None, state, queue=False, api_visibility="private")
 
         if store is not None:

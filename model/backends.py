@@ -19,7 +19,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Protocol
 
-from model.generation import GenerationOptions, generate, stream
+from model.generation import GenerationOptions, generate, sample, stream
 from model.images import ImageOptions, image_to_data_url, load_image
 from model.profile import ServingProfile, default_profile, load_profile
 
@@ -69,6 +69,10 @@ class LocalBackend:
 
     def stream(self, conversation, options=None):
         return stream(self.loaded, conversation, options or self.profile.generation_options(), self.image_options)
+
+    def sample(self, conversations, options: GenerationOptions) -> list[list[str]]:
+        """options.num_samples texts per conversation, in one batch (num_return_sequences)."""
+        return sample(self.loaded, conversations, options, self.image_options, self.batch_size)
 
 
 class OpenAIBackend:
@@ -155,6 +159,8 @@ class OpenAIBackend:
             else:
                 body["repetition_penalty"] = options.repetition_penalty  # vLLM extension (its frequency_penalty
                 # is OpenAI's additive one, a different knob)
+        if options.num_samples > 1:
+            body["n"] = options.num_samples  # N chains from one request: the server samples them as one batch
         return body
 
     # ---- transport
@@ -194,6 +200,26 @@ class OpenAIBackend:
             return [self._complete(c, options) for c in conversations]
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(conversations))) as pool:
             return list(pool.map(lambda c: self._complete(c, options), conversations))
+
+    def sample(self, conversations, options: GenerationOptions) -> list[list[str]]:
+        """options.num_samples texts per conversation: one request each with n = num_samples."""
+        def one(conversation):
+            with self._post(self.request_body(conversation, options, streaming=False)) as response:
+                payload = json.loads(response.read().decode("utf-8"))
+            try:
+                choices = sorted(payload["choices"], key=lambda c: c.get("index", 0))
+                texts = [strip_control_tokens(c["message"]["content"] or "") for c in choices]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise BackendError(f"{self.name}: unexpected response shape: {str(payload)[:300]}") from exc
+            if len(texts) != options.num_samples:
+                raise BackendError(f"{self.name}: asked for n={options.num_samples} completions, got {len(texts)}; "
+                                   "the server may not support n > 1 (vLLM does)")
+            return texts
+
+        if len(conversations) <= 1 or self.max_concurrency <= 1:
+            return [one(c) for c in conversations]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(conversations))) as pool:
+            return list(pool.map(one, conversations))
 
     def stream(self, conversation, options=None):
         body = self.request_body(conversation, options, streaming=True)
@@ -255,7 +281,7 @@ class VLLMBackend:
         options = options or self.profile.generation_options()
         sampling = dict(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k or -1) \
             if options.do_sample else dict(temperature=0.0)
-        return SamplingParams(max_tokens=options.max_new_tokens, seed=options.seed,
+        return SamplingParams(max_tokens=options.max_new_tokens, seed=options.seed, n=options.num_samples,
                               repetition_penalty=options.repetition_penalty or 1.0, **sampling)
 
     def messages(self, conversation: list[dict]) -> list[dict]:
@@ -276,6 +302,11 @@ class VLLMBackend:
         outputs = self.llm.chat([self.messages(c) for c in conversations], self.sampling_params(options),
                                 lora_request=self.lora, use_tqdm=False)
         return [o.outputs[0].text for o in outputs]
+
+    def sample(self, conversations, options: GenerationOptions) -> list[list[str]]:
+        outputs = self.llm.chat([self.messages(c) for c in conversations], self.sampling_params(options),
+                                lora_request=self.lora, use_tqdm=False)
+        return [[c.text for c in o.outputs] for o in outputs]
 
     def stream(self, conversation, options=None):
         yield from self.generate([conversation], options)  # the offline engine has no token stream

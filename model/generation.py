@@ -24,10 +24,14 @@ class GenerationOptions:
     top_k: int = 20
     repetition_penalty: float | None = None  # None keeps the checkpoint's generation_config value
     seed: int | None = None  # seeds torch before sampling, for reproducible samples
+    # Chains sampled per conversation in the same batch (model.selection picks one); > 1 needs do_sample.
+    num_samples: int = 1
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.num_samples < 1 or (self.num_samples > 1 and not self.do_sample):
+            raise ValueError(f"num_samples must be >= 1, and > 1 only with do_sample=True; got {asdict(self)}")
         if self.do_sample and not (self.temperature > 0 and 0 < self.top_p <= 1 and self.top_k >= 0):
             raise ValueError(
                 f"sampling needs temperature > 0, 0 < top_p <= 1, top_k >= 0; got {asdict(self)}"
@@ -42,6 +46,8 @@ class GenerationOptions:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if self.repetition_penalty is not None:
             kwargs["repetition_penalty"] = self.repetition_penalty
+        if self.num_samples > 1:
+            kwargs["num_return_sequences"] = self.num_samples
         return kwargs
 
 
@@ -106,7 +112,8 @@ def generate_completions(
     image_options: ImageOptions | None = None,
     batch_size: int = 8,
 ) -> list[Completion]:
-    """Generate for many conversations, `batch_size` at a time (left-padded batches)."""
+    """Generate for many conversations, `batch_size` at a time (left-padded batches). With
+    `options.num_samples` = N the result holds N completions per conversation, conversation by conversation."""
     import torch
 
     options = options or GenerationOptions()
@@ -136,6 +143,14 @@ def generate_completions(
 def generate(loaded, conversations, options=None, image_options=None, batch_size: int = 8) -> list[str]:
     """Texts for many conversations (greedy by default). See generate_completions for token counts."""
     return [c.text for c in generate_completions(loaded, conversations, options, image_options, batch_size)]
+
+
+def sample(loaded, conversations, options: GenerationOptions, image_options=None, batch_size: int = 8
+           ) -> list[list[str]]:
+    """`options.num_samples` texts per conversation, sampled in the same batch (num_return_sequences)."""
+    n = options.num_samples
+    texts = generate(loaded, conversations, options, image_options, batch_size)
+    return [texts[i * n:(i + 1) * n] for i in range(len(conversations))]
 
 
 class _IncrementalText:

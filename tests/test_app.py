@@ -29,8 +29,10 @@ def test_step_card_badges_say_what_the_checker_found():
     bad = render.step_card(2, FakeStep(), FakeCheck("wrong", "∠B = 120° is wrong", "130"), theorem)
     unk = render.step_card(3, FakeStep(theorem="nope"), FakeCheck("unverifiable", "unknown theorem id 'nope'"), None)
     assert "✓ verified" in ok and 'href="#thm-linear_pair"' in ok
-    assert "✗ wrong" in bad and "The correct value is 130." in bad
-    assert "? unverifiable" in unk and "unknown theorem id" in unk and "<a " not in unk
+    assert "✗ wrong" in bad and "the relation gives 130." in bad
+    assert "? not checked" in unk and "so its relation is unknown" in unk and "<a " not in unk
+    # the theorem's name leads; its bank id is a detail below
+    assert ok.index("Angles forming a straight line") < ok.index("bank id: linear_pair")
     for card in (ok, bad, unk):
         assert "\n\n" not in card
 
@@ -45,9 +47,12 @@ def test_anchor_id_is_safe_for_hostile_ids():
 
 
 def test_answer_names_the_matching_choice():
-    html = render.answer_html("130°", "B", ["50°", "130°"])
-    assert "130°" in html and 'class="tt-choice">B<' in html and "(130°)" in html
-    assert "no final answer" in render.answer_html(None)
+    html = render.answer_box({"value": "130", "letter": "B", "angle": True, "confidence": "high"}, ["50°", "130°"])
+    assert "130°" in html and 'class="tt-choice">B<' in html and "(130°)" in html and "tt-conf-high" in html
+    none = render.answer_box({"value": "8*sqrt(2)", "letter": None, "confidence": "medium", "why": "x"}, ["8", "16"])
+    assert "none of the choices equals this value" in none and "tt-choice" not in none
+    assert "$8 \\sqrt{2}$" in none  # a surd is typeset, not shown as 8*sqrt(2)
+    assert "no value" in render.answer_box({"value": None, "confidence": "none"})
 
 
 def test_theorem_detail_lists_conditions_roles_relation_and_example():

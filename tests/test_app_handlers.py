@@ -163,13 +163,13 @@ def test_stream_shows_theorems_first_then_steps_then_answer(bank, diagram):
 def test_wrong_step_shows_the_correct_value(bank):
     wrong = GOLD.replace("=> ∠GHC = 130°", "=> ∠GHC = 120°").replace("Answer: 130° (B)", "Answer: 120°")
     final = run(ScriptedTutor(wrong), bank, question=QUESTION)[-1]
-    assert "✗ wrong" in final.steps and "The correct value is 130" in final.steps
+    assert "✗ wrong" in final.steps and "the relation gives 130" in final.steps
 
 
 def test_unknown_theorem_is_unverifiable_with_reason(bank):
-    text = "Theorem: made_up_rule | Made up\nCond: x\nMap: a = ∠A = 5°\nExec: a = 5 => ∠A = 5°\nAnswer: 5°\n"
+    text = "Theorem: made_up_rule | Made up\nCond: x\nMap: a = ∠EGB = 50°\nExec: a = 50 => ∠EGB = 50°\nAnswer: 50°\n"
     final = run(ScriptedTutor(text), bank, question=QUESTION)[-1]
-    assert "? unverifiable" in final.steps or "✓ verified" in final.steps
+    assert "? not checked" in final.steps or "✓ verified" in final.steps
     assert "made_up_rule" in final.steps
 
 
@@ -218,13 +218,21 @@ def test_scripted_error_keeps_the_steps_already_written(bank):
 
 
 # ------------------------------------------------------------------------------------------------ hints
-def test_hint_mode_reveals_one_step_at_a_time(bank):
+def test_hint_mode_reveals_theorem_then_binding_then_relation(bank):
     final = run(ScriptedTutor(GOLD), bank, question=QUESTION, choices=CHOICES, hint=True)[-1]
+    # stage 1: which theorem, nothing of its binding or value
     assert final.steps.count('class="tt-card tt-step') == 1 and final.answer == ""
+    assert "Corresponding angles" in final.steps and "Map" not in final.steps and "50°" not in final.steps
     assert "Next hint" in final.steps
-    status, steps, answer, state = handlers.next_hint(bank, final.state)
-    assert steps.count('class="tt-card tt-step') == 2 and "Step 1:" in steps  # earlier step stays
-    assert "130°" in answer  # all steps shown: the answer follows
+    status, steps, answer, state = handlers.next_hint(bank, final.state)  # stage 2: the binding
+    assert ">Map<" in steps and "∠EGB = 50°" in steps and ">Exec<" not in steps and answer == ""
+    status, steps, answer, state = handlers.next_hint(bank, state)  # stage 3: the relation and its check
+    assert ">Exec<" in steps and "✓ verified" in steps and answer == ""
+    status, steps, answer, state = handlers.next_hint(bank, state)  # step 2, stage 1
+    assert steps.count('class="tt-card tt-step') == 2 and "Step 1:" in steps and "130°" not in steps
+    for _ in range(2):
+        status, steps, answer, state = handlers.next_hint(bank, state)
+    assert "130°" in steps and "130°" in answer  # every step in full: the answer follows
     status, steps, answer, state = handlers.next_hint(bank, state)
     assert steps.count('class="tt-card tt-step') == 2
 
@@ -341,11 +349,13 @@ def test_build_app_wires_queue_limits_and_launch_options(tiny_model_dir, tmp_pat
 
 def test_answer_box_gives_the_checkers_run_of_the_steps(bank, diagram):
     final = run(ScriptedTutor(GOLD), bank, image=diagram, question=QUESTION, choices=CHOICES)[-1]
-    assert "gives the same value" in final.answer
+    assert 'class="tt-choice">B<' in final.answer and "tt-conf-high" in final.answer
+    assert "tt-model-answer" not in final.answer  # the model's line agrees: it is not repeated
     # The model slips in step 1 (50° -> 60°) and answers 120°, a value among no choices: the checker carries
-    # the correct 50° into step 2 and offers 130°, choice B.
+    # the correct 50° into step 2 and shows 130°, choice B; the model's own line is shown apart, as the model's.
     slipped = GOLD.replace("∠GHD = 50°\n", "∠GHD = 60°\n").replace("angle1 = ∠GHD = 50°", "angle1 = ∠GHD = 60°") \
-                  .replace("∠GHC = 130°", "∠GHC = 120°").replace("Answer: 130° (B)", "Answer: 120°")
+                  .replace("∠GHC = 130°", "∠GHC = 120°").replace("Answer: 130° (B)", "Answer: 120° (D)")
     final = run(ScriptedTutor(slipped), bank, image=diagram, question=QUESTION, choices=CHOICES)[-1]
-    assert "120°" in final.answer
-    assert 'class="tt-executed-value">130<' in final.answer and 'class="tt-choice">B<' in final.answer
+    assert 'class="tt-answer-value">130°<' in final.answer and 'class="tt-choice">B<' in final.answer
+    assert 'class="tt-choice">D<' not in final.answer and "tt-conf-high" not in final.answer
+    assert "The model's own Answer line said “120° (D)”" in final.answer

@@ -41,6 +41,8 @@ class EvalRequest:
     # Serving-profile overrides (model.profile field -> value); the rest comes from the checkpoint.
     profile_dir: str | None = None       # folder whose serving_profile.json to use (default: adapter's, model's)
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Verifier-guided solving: {"samples": N, "temperature", "top_p", "seed"} ({}: one greedy chain per problem).
+    sampling: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluation_profile(request: EvalRequest):
@@ -120,7 +122,7 @@ def run_evaluation(request: EvalRequest) -> dict | None:
         benchmark=request.benchmark, data=str(request.data), model=str(request.model or ""), adapter=request.adapter,
         backend=request.backend, mode=mode, batch_size=request.batch_size, limit=request.limit, probe=request.probe,
         probe_seed=request.probe_seed, profile=profile, data_fingerprint=fingerprint_file(request.data),
-        base_url=request.base_url,
+        base_url=request.base_url, sampling=dict(request.sampling),
     )
     out_dir = Path(request.out)
     if rank == 0:
@@ -150,7 +152,7 @@ def run_evaluation(request: EvalRequest) -> dict | None:
         backend = open_backend(request.backend, model=request.model or None, adapter=request.adapter,
                                base_url=request.base_url, outputs=request.outputs, profile=profile, device=device,
                                batch_size=request.batch_size)
-        return backend_generator(backend, profile.generation_options())
+        return backend_generator(backend, profile.generation_options(), sampling=request.sampling)
 
     try:
         lines = evaluate_items(items, settings, out_dir, LazyGenerator(open_generator), bank=bank, rank=rank,

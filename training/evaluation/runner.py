@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -53,6 +53,8 @@ class RunSettings:
     profile: Any = None                  # ServingProfile or its dict; None: the documented default
     data_fingerprint: str = ""
     base_url: str | None = None
+    # Verifier-guided solving: {"samples": N, "temperature", "top_p", "seed"}; {} is one greedy chain per problem.
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     RESULT_FIELDS = ("benchmark", "data_fingerprint", "model", "adapter", "backend", "mode", "probe", "probe_seed")
     # Where the profile came from, not how it prompts or decodes.
@@ -66,6 +68,8 @@ class RunSettings:
 
     def result_key(self) -> dict[str, Any]:
         key = {name: getattr(self, name) for name in self.RESULT_FIELDS}
+        if self.sampling:  # only sampled runs carry it, so greedy run folders made before it still resume
+            key["sampling"] = dict(self.sampling)
         key.update({f"profile.{name}": value for name, value in self.profile.to_dict().items()
                     if name not in self.PROFILE_INFO})
         return key
@@ -252,10 +256,28 @@ def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
             "renamed_points": prompt.renaming.forward}
 
 
-def backend_generator(backend, options=None) -> "Generator":
-    """A model.backends backend as the runner's generator: the batch's conversations in, one text each out."""
-    def generate(prompts: Sequence[dict]) -> list[str]:
-        return backend.generate([p["messages"] for p in prompts], options, keys=[p["key"] for p in prompts])
+def backend_generator(backend, options=None, sampling: dict | None = None) -> "Generator":
+    """A model.backends backend as the runner's generator: the batch's conversations in, one text each out.
+
+    With sampling {"samples": N, ...} and N > 1 each prompt gets what the tutor's page gets: the greedy chain (the
+    one the page streams) and N - 1 chains sampled in one batch, as a list; prediction_line selects among them."""
+    samples = int((sampling or {}).get("samples") or 1)
+
+    def generate(prompts: Sequence[dict]) -> list:
+        import dataclasses
+
+        from model.generation import GenerationOptions
+
+        conversations = [p["messages"] for p in prompts]
+        greedy = backend.generate(conversations, options, keys=[p["key"] for p in prompts])
+        if samples <= 1:
+            return greedy
+        base = options or GenerationOptions()
+        extra = dataclasses.replace(base, do_sample=True, num_samples=samples - 1,
+                                    temperature=float(sampling.get("temperature", 0.7)),
+                                    top_p=float(sampling.get("top_p", 0.95)), top_k=0, seed=sampling.get("seed"))
+        more = backend.sample(conversations, extra)
+        return [[first, *rest] for first, rest in zip(greedy, more)]
 
     return generate
 
@@ -286,8 +308,7 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
             if len(outputs) != len(batch):
                 raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
             # the model wrote the renamed points; the problem's own names come back before grading
-            outputs = [Renaming(prompt["renamed_points"]).restore(output) if isinstance(output, str) else output
-                       for prompt, output in zip(prompts, outputs)]
+            outputs = [_restore(Renaming(prompt["renamed_points"]), output) for prompt, output in zip(prompts, outputs)]
             lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
                      for item, prompt, output in zip(batch, prompts, outputs)]
             writer.write(lines)
@@ -303,8 +324,35 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
     return merge_predictions(out_dir, keys)
 
 
-def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSettings, bank, alias_map, latency: float) -> dict:
+def _restore(renaming: Renaming, output):
+    if isinstance(output, str):
+        return renaming.restore(output)
+    if isinstance(output, list):  # N sampled chains
+        return [renaming.restore(text) if isinstance(text, str) else text for text in output]
+    return output
+
+
+def select_sample(item: EvalItem, texts: list[str], bank) -> tuple[str, dict]:
+    """The chain the tutor would show (model.selection, as the app chooses) and what the selection saw."""
+    from model.grounding import problem_context
+    from model.selection import select
+
     record = item.record
+    choices = record.choices if item.mode == "choice" else None
+    context = problem_context(record.question, choices, (record.meta or {}).get("letters"))
+    selection = select(texts, context, choices, bank)
+    chosen = selection.chosen
+    return chosen.text, {"chosen": chosen.index, "agree": selection.agree, "total": selection.total,
+                         "confidence": selection.confidence, "values": [c.value for c in selection.candidates],
+                         "chain_ok": [c.chain_ok for c in selection.candidates]}
+
+
+def prediction_line(item: EvalItem, prompt: dict, output, settings: RunSettings, bank, alias_map, latency: float) -> dict:
+    record = item.record
+    samples, selection = None, None
+    if isinstance(output, list):
+        samples = [text if isinstance(text, str) else "" for text in output]
+        output, selection = select_sample(item, samples, bank)
     line = {
         "key": item.key,
         "id": record.id,
@@ -321,6 +369,9 @@ def prediction_line(item: EvalItem, prompt: dict, output: str, settings: RunSett
         "renamed_points": prompt.get("renamed_points") or {},
     }
     line.update(score_output(record, output, mode=item.mode, bank=bank, alias_map=alias_map))
+    if samples is not None:
+        line["samples"] = samples
+        line["selection"] = selection
     return line
 
 
