@@ -166,8 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from training.records import RecordError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (RecordError, FileNotFoundError) as err:  # bad input: one line that names the file, line and field
+        print(f"evaluate.py: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from training.records import ProblemRecord
 
-DEFAULT_MODE = {"geoqa": "choice", "formalgeo": "direct", "math": "direct", "synthetic": "choice"}
+# records: a user's own JSONL of problem records (training/records.py); choice mode grades the letter where a
+# record has choices and the value where it has none.
+DEFAULT_MODE = {"geoqa": "choice", "formalgeo": "direct", "math": "direct", "synthetic": "choice", "records": "choice"}
 SYNTHETIC_EVAL_SPLITS = ("test_iid", "test_surface", "test_compose", "test_numbers")
 
 
@@ -43,6 +45,10 @@ def load_benchmark(benchmark: str, data: str | Path, *, limit: int | None = None
         records = list(loaders.load_formalgeo(path, split=split, text_only=text_only))
     elif benchmark == "math":
         records = list(loaders.load_math(path))
+    elif benchmark == "records":
+        if not path.is_file():
+            raise SystemExit(f"--benchmark records reads one JSONL file of problem records; {path} is a folder")
+        records = [_absolute_image(r, path.parent, text_only) for r in loaders.load_records(path)]
     elif benchmark == "synthetic":
         records = []
         for file in _synthetic_files(path, split):
@@ -50,7 +56,7 @@ def load_benchmark(benchmark: str, data: str | Path, *, limit: int | None = None
             records.extend(part[:limit] if limit is not None else part)
         return _unique(records, path)
     else:
-        raise SystemExit(f"unknown benchmark {benchmark!r}; choose geoqa, formalgeo, math or synthetic")
+        raise SystemExit(f"unknown benchmark {benchmark!r}; choose one of {sorted(DEFAULT_MODE)}")
     return _unique(records[:limit] if limit is not None else records, path)
 
 
