@@ -42,7 +42,8 @@ def test_the_scorer_reads_the_ninth_letter():
 def test_the_app_names_the_ninth_choice():
     from app import render
 
-    assert 'class="tt-choice">I<' in render._choice_html("I", NINE) and "(90°)" in render._choice_html("I", NINE)
+    box = render.answer_box({"value": "90°", "letter": "I", "confidence": "high", "why": ""}, NINE)
+    assert 'class="tt-choice">I<' in box and "(90°)" in box
 
 
 def test_letters_and_their_limits():
