@@ -42,7 +42,7 @@ def test_the_scorer_reads_the_ninth_letter():
 def test_the_app_names_the_ninth_choice():
     from app import render
 
-    box = render.answer_box({"value": "90", "letter": "I", "angle": True, "confidence": "high"}, NINE)
+    box = render.answer_box({"value": "90°", "letter": "I", "confidence": "high", "why": ""}, NINE)
     assert 'class="tt-choice">I<' in box and "(90°)" in box
 
 
