@@ -24,6 +24,7 @@ from training.evaluation.benchmarks import DEFAULT_MODE
 
 def request_from_args(args) -> "EvalRequest":
     """The command line as an evaluation request; every profile flag left out stays "as trained"."""
+    from training.evaluation.errors import EvaluationError
     from training.evaluation.run import EvalRequest
 
     overrides = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty,
@@ -34,12 +35,12 @@ def request_from_args(args) -> "EvalRequest":
     elif args.top_k is not None:
         overrides["prompt_theorems"] = args.top_k
     elif args.retrieval == "on":
-        raise SystemExit("--retrieval on needs --top-k N (how many theorems to list); without either flag the "
+        raise EvaluationError("--retrieval on needs --top-k N (how many theorems to list); without either flag the "
                          "prompt lists as many as the checkpoint was trained with")
     if args.point_names == "keep":
         overrides["point_names"] = None
     if args.samples < 1:
-        raise SystemExit(f"--samples must be >= 1, got {args.samples}")
+        raise EvaluationError(f"--samples must be >= 1, got {args.samples}")
     # N > 1: the greedy chain and N - 1 sampled in one batch; the tutor's selection (model.selection) picks one
     sampling = {"samples": args.samples, "temperature": args.temperature, "top_p": args.top_p,
                 "seed": args.seed} if args.samples > 1 else {}
@@ -78,13 +79,14 @@ def cmd_summarize(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from training.evaluation.errors import EvaluationError
     from training.evaluation.report import compare_runs, load_run, render_comparison
 
     lines_a = [l for l in load_run(args.run_a) if l.get("variant", "original") == "original"]
     lines_b = [l for l in load_run(args.run_b) if l.get("variant", "original") == "original"]
     result = compare_runs(lines_a, lines_b, n_resamples=args.resamples, seed=args.seed, field=args.field)
     if result["n"] == 0:
-        raise SystemExit(f"{args.run_a} and {args.run_b} share no problem ids; nothing to compare")
+        raise EvaluationError(f"{args.run_a} and {args.run_b} share no problem ids; nothing to compare")
     print(render_comparison(result, str(args.run_a), str(args.run_b)))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -166,13 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from model.backends import BackendError
+    from model.loading import ModelLoadError
+    from model.profile import ProfileError
+    from training.evaluation.errors import EvaluationError
     from training.records import RecordError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RecordError, FileNotFoundError) as err:  # bad input: one line that names the file, line and field
-        print(f"evaluate.py: error: {err}", file=sys.stderr)
+    except (EvaluationError, RecordError, ProfileError, ModelLoadError, BackendError, FileNotFoundError) as err:
+        print(f"evaluate.py: {err}", file=sys.stderr)  # bad input: one line that names the file, record or flag
         return 2
 
 

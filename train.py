@@ -77,12 +77,17 @@ def main(argv=None) -> int:
             parser.exit(2, f"train.py --dry-run: {err}\n")
         return 0
 
+    from model.loading import ModelLoadError
+    from model.profile import ProfileError
     from training.checkpoints import ResumeError
+    from training.collator import TemplateError
+    from training.records import RecordError
     from training.trainer import run_training
 
     try:
         run_training(config, resume=args.resume)
-    except (ConfigError, FileNotFoundError, FileExistsError, ResumeError) as err:
+    except (ConfigError, RecordError, TemplateError, ProfileError, ModelLoadError, ResumeError, FileNotFoundError,
+            FileExistsError) as err:
         parser.exit(2, f"train.py: {err}\n")
     return 0
 

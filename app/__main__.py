@@ -132,7 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.auth:
         logging.getLogger("app").warning("binding %s without --auth: anyone on the network can use this tutor",
                                          args.host)
-    blocks, launch = build_app(args)
+    from model.backends import BackendError
+    from model.loading import DeviceError, ModelLoadError
+    from model.profile import ProfileError
+
+    try:
+        blocks, launch = build_app(args)
+    except (BackendError, ModelLoadError, DeviceError, ProfileError, FileNotFoundError) as err:
+        print(f"python -m app: {err}", file=sys.stderr)  # a bad --model/--adapter/--backend: one line, no traceback
+        return 2
     blocks.launch(**launch)
     return 0
 

@@ -127,7 +127,7 @@ def open_tutor(config: ServingConfig) -> Tutor:
     from model.backends import BackendError, open_backend
 
     if config.backend not in ("local", "openai"):
-        raise SystemExit(f"unknown --backend {config.backend!r}; use local or openai")
+        raise BackendError(f"unknown --backend {config.backend!r}; use local or openai")
     if config.backend == "openai":
         path, extra = config.model, {"demo": False}
         device = config.device
@@ -139,7 +139,7 @@ def open_tutor(config: ServingConfig) -> Tutor:
         backend = open_backend(config.backend, model=path, adapter=config.adapter, base_url=config.base_url,
                                api_key=config.api_key, profile_dir=config.profile, device=device)
     except BackendError as err:
-        raise SystemExit(f"--backend {config.backend}: {err}") from None
+        raise BackendError(f"--backend {config.backend}: {err}") from None
     profile = backend.profile
     if config.max_new_tokens:
         profile = profile.replace(max_new_tokens=config.max_new_tokens)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from training.evaluation.errors import EvaluationError
 from training.evaluation.report import summarize, write_summary
 from training.evaluation.runner import (EvalItem, RunSettings, evaluate_items, read_predictions, repair_tail)
 from training.records import ProblemRecord
@@ -152,7 +153,7 @@ def test_repair_tail_cuts_only_the_torn_line(tmp_path):
 def test_rerun_with_other_settings_is_refused(tmp_path, bank):
     records = [triangle_record(0)]
     evaluate_items(items_for(records), settings(), tmp_path, Scripted(OUTPUTS), bank=bank, progress=False)
-    with pytest.raises(SystemExit, match=r"profile\.max_new_tokens: 1024 -> 7"):
+    with pytest.raises(EvaluationError, match=r"profile\.max_new_tokens: 1024 -> 7"):
         evaluate_items(items_for(records), settings(profile={"max_new_tokens": 7}), tmp_path, Scripted(OUTPUTS), bank=bank,
                        progress=False)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from training import experiment
-from training.config import config_to_dict
+from training.config import ConfigError, config_to_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "experiment-synthetic.yaml"
@@ -27,14 +27,14 @@ def test_shipped_config_and_quick_variant_load():
 def test_unknown_key_is_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seeds: [0]\neval: {limit: 3}\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"unknown key 'eval.limit'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'eval.limit'"):
         experiment.load_experiment_config(bad)
 
 
 def test_values_are_typed_by_the_training_config_loader(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seeds: [zero]\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"seeds\[0\]: expected an integer"):
+    with pytest.raises(ConfigError, match=r"seeds\[0\]: expected an integer"):
         experiment.load_experiment_config(bad)
 
 

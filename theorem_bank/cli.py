@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from theorem_bank.safe_math import MathError
 from theorem_bank.schema import DOMAINS, TheoremError, load_yaml_file, validate_theorems
 from theorem_bank.store import build_db, default_db_path, default_seed_dirs, open_bank, user_seeds_dir
 
@@ -154,8 +155,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except TheoremError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (TheoremError, MathError, FileNotFoundError) as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
 
 

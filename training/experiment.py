@@ -66,7 +66,9 @@ def load_experiment_config(path: str | Path, quick: bool = False) -> ExperimentC
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise SystemExit(f"experiment config {path} not found (shipped: configs/experiment-synthetic.yaml)") from None
+        from training.config import ConfigError
+
+        raise ConfigError(f"experiment config {path} not found (shipped: configs/experiment-synthetic.yaml)") from None
     quick_raw = raw.pop("quick", {}) or {}
     if quick:
         for key, value in quick_raw.items():
@@ -76,13 +78,10 @@ def load_experiment_config(path: str | Path, quick: bool = False) -> ExperimentC
                 raw[key] = value
     from training.config import ConfigError, build_typed
 
-    try:
-        config = build_typed(ExperimentConfig, raw, str(path))
-    except ConfigError as err:
-        raise SystemExit(str(err)) from None
+    config = build_typed(ExperimentConfig, raw, str(path))  # a ConfigError names the file and key
     bad = [t for t in config.targets if t not in TARGETS]
     if bad or "theorem" not in config.targets:
-        raise SystemExit(f"{path}: targets must include 'theorem' and be among {TARGETS}; got {config.targets}")
+        raise ConfigError(f"{path}: targets must include 'theorem' and be among {TARGETS}; got {config.targets}")
     return config
 
 
@@ -312,6 +311,29 @@ def main(argv=None) -> int:
     parser.add_argument("--out", "--output-dir", dest="output_dir", default=None,
                         help="output folder (default: the config's output_dir); --output-dir is the old spelling")
     args = parser.parse_args(argv)
+    try:
+        return _run_from_args(args)
+    except user_errors() as err:
+        print(f"{parser.prog}: {err}", file=sys.stderr)
+        return 2
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The typed errors that mean bad input (a config, a record, a data path), not a bug: printed as one line."""
+    from model.backends import BackendError
+    from model.loading import ModelLoadError
+    from model.profile import ProfileError
+    from training.checkpoints import ResumeError
+    from training.config import ConfigError
+    from training.evaluation.errors import EvaluationError
+    from training.records import RecordError
+    from training.synthetic.generate import GenerationError
+
+    return (ConfigError, RecordError, EvaluationError, ResumeError, GenerationError, ProfileError, ModelLoadError,
+            BackendError, FileNotFoundError)
+
+
+def _run_from_args(args) -> int:
     exp = load_experiment_config(args.config, quick=args.quick)
     if args.output_dir:
         # a curriculum kept inside the old output folder moves with it

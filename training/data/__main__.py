@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = build(args.source, args.path, args.target, args.out, options)
     except (RecordError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary.to_dict(), ensure_ascii=False))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training.evaluation.errors import EvaluationError
 from training.records import ProblemRecord
 
 # records: a user's own JSONL of problem records (training/records.py); choice mode grades the letter where a
@@ -26,7 +27,7 @@ def _synthetic_files(path: Path, split: str | None) -> list[Path]:
     files = [path / f"{name}.jsonl" for name in names]
     missing = [str(f) for f in files if not f.is_file()]
     if missing or not files:
-        raise SystemExit(f"no synthetic split file(s) {missing or '(none)'} under {path}; "
+        raise EvaluationError(f"no synthetic split file(s) {missing or '(none)'} under {path}; "
                          f"write the curriculum with `python -m training.synthetic --out {path}`")
     return files
 
@@ -38,7 +39,7 @@ def load_benchmark(benchmark: str, data: str | Path, *, limit: int | None = None
 
     path = Path(data)
     if not path.exists():
-        raise SystemExit(f"--data {path} does not exist (the shared data lives in $THEOREM_TUTOR_DATA or ../shared/data)")
+        raise EvaluationError(f"--data {path} does not exist (the shared data lives in $THEOREM_TUTOR_DATA or ../shared/data)")
     if benchmark == "geoqa":
         records = list(loaders.load_geoqa(path, text_only=text_only))
     elif benchmark == "formalgeo":
@@ -47,7 +48,7 @@ def load_benchmark(benchmark: str, data: str | Path, *, limit: int | None = None
         records = list(loaders.load_math(path))
     elif benchmark == "records":
         if not path.is_file():
-            raise SystemExit(f"--benchmark records reads one JSONL file of problem records; {path} is a folder")
+            raise EvaluationError(f"--benchmark records reads one JSONL file of problem records; {path} is a folder")
         records = [_absolute_image(r, path.parent, text_only) for r in loaders.load_records(path)]
     elif benchmark == "synthetic":
         records = []
@@ -56,7 +57,7 @@ def load_benchmark(benchmark: str, data: str | Path, *, limit: int | None = None
             records.extend(part[:limit] if limit is not None else part)
         return _unique(records, path)
     else:
-        raise SystemExit(f"unknown benchmark {benchmark!r}; choose one of {sorted(DEFAULT_MODE)}")
+        raise EvaluationError(f"unknown benchmark {benchmark!r}; choose one of {sorted(DEFAULT_MODE)}")
     return _unique(records[:limit] if limit is not None else records, path)
 
 
@@ -73,6 +74,6 @@ def _unique(records: list[ProblemRecord], path: Path) -> list[ProblemRecord]:
     seen: set[str] = set()
     for record in records:
         if record.id in seen:
-            raise SystemExit(f"{path}: record id {record.id!r} appears twice; predictions are keyed by id")
+            raise EvaluationError(f"{path}: record id {record.id!r} appears twice; predictions are keyed by id")
         seen.add(record.id)
     return records

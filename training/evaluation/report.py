@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from training.evaluation.errors import EvaluationError
 from training.evaluation.scoring import value_correct
 from training.evaluation.stats import mcnemar_exact, paired_comparison, wilson_interval
 
@@ -242,7 +243,7 @@ def load_run(path: str | Path) -> list[dict]:
     path = Path(path)
     file = path / PREDICTIONS if path.is_dir() else path
     if not file.exists():
-        raise SystemExit(f"no predictions at {file}; give a run folder written by `evaluate.py run` or its predictions.jsonl")
+        raise EvaluationError(f"no predictions at {file}; give a run folder written by `evaluate.py run` or its predictions.jsonl")
     lines, _ = read_predictions(file)
     return lines
 

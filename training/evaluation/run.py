@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluation.benchmarks import DEFAULT_MODE, load_benchmark
+from training.evaluation.errors import EvaluationError
 from training.evaluation.report import write_summary
 from training.evaluation.runner import (EvalItem, RunSettings, backend_generator, check_run_file, evaluate_items,
                                         fingerprint_file)
@@ -56,7 +57,7 @@ def evaluation_profile(request: EvalRequest):
     try:
         profile = trained.replace(**changes)
     except TypeError as err:
-        raise SystemExit(f"unknown serving-profile setting in {sorted(changes)}: {err}") from None
+        raise EvaluationError(f"unknown serving-profile setting in {sorted(changes)}: {err}") from None
     differs = {name: (getattr(trained, name), value) for name, value in changes.items()
                if getattr(trained, name) != value}
     return profile, differs
@@ -98,20 +99,20 @@ def load_records(request: EvalRequest) -> list:
         records += load_benchmark(request.benchmark, request.data, limit=request.limit, split=split,
                                   text_only=request.text_only)
     if not records:
-        raise SystemExit(f"{request.data} gave no records for --benchmark {request.benchmark}")
+        raise EvaluationError(f"{request.data} gave no records for --benchmark {request.benchmark}")
     return records
 
 
 def run_evaluation(request: EvalRequest) -> dict | None:
     """Run (or resume) one evaluation; the summary on rank 0, None on other ranks of a sharded run."""
-    from model.backends import BackendError, open_backend
+    from model.backends import open_backend
 
     rank = int(os.environ.get("RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     mode = request.mode or DEFAULT_MODE[request.benchmark]
     if request.backend in ("local", "vllm") and not request.model and not request.adapter:
-        raise SystemExit("--model is required (a checkpoint folder or hub id; `python -m model.tiny OUT` builds a tiny one)")
+        raise EvaluationError("--model is required (a checkpoint folder or hub id; `python -m model.tiny OUT` builds a tiny one)")
 
     records = load_records(request)
     profile, differs = evaluation_profile(request)
@@ -154,11 +155,9 @@ def run_evaluation(request: EvalRequest) -> dict | None:
                                batch_size=request.batch_size)
         return backend_generator(backend, profile.generation_options(), sampling=request.sampling)
 
-    try:
-        lines = evaluate_items(items, settings, out_dir, LazyGenerator(open_generator), bank=bank, rank=rank,
-                               world_size=world_size, progress=request.progress)
-    except BackendError as err:
-        raise SystemExit(str(err)) from None
+    # A BackendError (server down, model missing) reaches the command line, which prints it as one line.
+    lines = evaluate_items(items, settings, out_dir, LazyGenerator(open_generator), bank=bank, rank=rank,
+                           world_size=world_size, progress=request.progress)
     if lines is None:
         return None
     return write_summary(out_dir, lines, settings.to_dict())

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 from model.point_names import Renaming
 from model.profile import default_profile, profile_from_dict
 from training.evaluation.categories import categories
+from training.evaluation.errors import EvaluationError
 from training.evaluation.scoring import formalgeo_alias_map, score_output
 
 PREDICTIONS = "predictions.jsonl"
@@ -230,7 +231,7 @@ def check_run_file(out_dir: Path, settings: RunSettings) -> None:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-            raise SystemExit(f"{out_dir} holds predictions made with other settings ({details}). "
+            raise EvaluationError(f"{out_dir} holds predictions made with other settings ({details}). "
                              f"Use another --out, or delete {out_dir} to start over.")
 
 
@@ -249,7 +250,7 @@ def build_prompt(item: EvalItem, settings: RunSettings, bank) -> dict:
     choices = record.choices if item.mode == "choice" else None
     image = record.image or None
     if image is not None and not Path(image).is_file():
-        raise SystemExit(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
+        raise EvaluationError(f"problem {record.id}: its diagram {image} does not exist; fix the data, or run with "
                          f"--text-only to evaluate without diagrams")
     prompt = problem_prompt(record.question, choices, image, bank, settings.profile)
     return {"key": item.key, "messages": prompt.messages, "image": image, "theorem_ids": prompt.theorem_ids,

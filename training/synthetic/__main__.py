@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     try:
         manifest = generate(args.n, args.seed, args.out, args.test_fraction, args.workers, progress=not args.quiet)
     except (ValueError, GenerationError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: {err}", file=sys.stderr)
         return 2
     print(json.dumps({split: info["count"] for split, info in manifest["splits"].items()}))
     return 0
