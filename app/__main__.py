@@ -119,6 +119,19 @@ def _open_tutor(serving, config, bank, items):
     return tutor
 
 
+def _warm_up(bank, solution: str) -> None:
+    from app import handlers
+
+    from model import sandbox
+
+    try:
+        bank.retrieve("warm up the retriever", k=1)
+        handlers.warm_up(bank, solution)
+        sandbox.shared().warm()   # the grader's math-verify worker (model.sandbox): seconds to start
+    except Exception:  # a failed warm-up only means the first request is slower
+        logging.getLogger("app").exception("warm-up failed")
+
+
 def launch_kwargs(args: argparse.Namespace) -> dict:
     """Blocks.launch arguments: loopback unless told otherwise, no share link unless asked, upload limit."""
     from app import examples, ui

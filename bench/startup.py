@@ -82,9 +82,11 @@ def app_seconds(env: dict, timeout: float = 180.0) -> dict:
                 time.sleep(0.1)
         client = Client(url, verbose=False)
         asked = time.perf_counter()
-        client.predict(None, "AB ∥ CD and EF crosses them at G and H. ∠EGB = 50°. Find ∠GHD.", "", "", "", "",
+        outputs = client.predict(None, "AB ∥ CD and EF crosses them at G and H. ∠EGB = 50°. Find ∠GHD.", "", "", "", "",
                        False, api_name="/solve")
         done = time.perf_counter()
+        if "tt-answer" not in str(outputs[3]):  # an error notice answers fast too: only a real answer counts
+            raise RuntimeError(f"the first solve gave no answer; status: {outputs[0][:500]}")
         return {"app_first_page_s": round(page, 2), "app_first_solve_s": round(done - asked, 2),
                 "app_launch_to_first_answer_s": round(done - start, 2), "app_cpu_at_first_page_s": page_cpu,
                 "app_cpu_at_first_answer_s": cpu_seconds(server.pid)}
