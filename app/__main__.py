@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 
 # Chains per question (see --samples): chosen by measurement on the curriculum's test splits (README, Figures).
 DEFAULT_SAMPLES = 4
@@ -78,25 +77,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_app(args: argparse.Namespace):
-    """Everything `main` serves, without launching: (blocks, launch kwargs). Tests launch it themselves."""
+    """Everything `main` serves, without launching: (blocks, launch kwargs). Tests launch it themselves.
+
+    The model and the theorem bank open on a background thread (app.serving.Loading), so the server answers its
+    first page in seconds; a Solve that comes earlier shows "loading the model" and waits for them."""
     from app import examples as gallery
     from app import feedback, serving, ui
-    from theorem_bank import open_bank
 
-    tutor = serving.open_tutor(serving.ServingConfig(
+    config = serving.ServingConfig(
         model=args.model, adapter=args.adapter, backend=args.backend, base_url=args.base_url,
         api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens, profile=args.profile,
-        samples=args.samples))
-    bank = open_bank(dense=False if args.retrieval == "bm25" else None)
-    store = None if args.no_feedback else feedback.FeedbackStore(args.feedback_db)
+        samples=args.samples)
     items = gallery.load_gallery()
-    # Load the sentence encoder and the checker while the server already answers, not on the first student's
-    # click (the encoder alone takes seconds); a solve that comes earlier waits on the bank's lock.
-    threading.Thread(target=_warm_up, args=(bank, items[0].solution if items else ""), daemon=True,
-                     name="warm-up").start()
+    bank = serving.Loading("theorem bank", lambda: _open_bank(args))
+    tutor = serving.Loading("model", lambda: _open_tutor(serving, config, bank, items),
+                            preview=serving.expected_identity(config))
+    # One loader thread, not two: on a small CPU two would only contend; the bank (needed by the page's lists)
+    # opens first, then the model, then the warm-up of what the first solve would otherwise pay for.
+    bank.start(then=tutor)
+    store = None if args.no_feedback else feedback.FeedbackStore(args.feedback_db)
     blocks = ui.build_ui(tutor, bank, store, items)
     blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
     return blocks, launch_kwargs(args)
+
+
+def _open_bank(args: argparse.Namespace):
+    from theorem_bank import open_bank
+
+    return open_bank(dense=False if args.retrieval == "bm25" else None)
+
+
+def _open_tutor(serving, config, bank, items):
+    tutor = serving.open_tutor(config)
+    # Warm up the sentence encoder and the checker before the tutor counts as ready: the first student's solve
+    # waits for them either way, and they are what its first request would otherwise pay for (seconds each).
+    try:
+        theorems = bank.get()
+    except RuntimeError:  # the bank's own error reaches the student at the solve
+        return tutor
+    _warm_up(theorems, items[0].solution if items else "")
+    return tutor
 
 
 def _warm_up(bank, solution: str) -> None:

@@ -152,3 +152,60 @@ def open_tutor(config: ServingConfig) -> Tutor:
                     "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
     return Tutor(backend, identity, profile=profile, num_samples=config.samples,
                  sample_options={"temperature": config.temperature, "top_p": config.top_p, "seed": config.seed})
+
+
+class Loading:
+    """Something slow to open (the model, the theorem bank), opened on a background thread so the server answers
+    its first page while it loads. `get()` waits for it and raises the loader's error, if it failed; `preview` is
+    what is known before it is ready (the tutor's identity, for the page's notice)."""
+
+    def __init__(self, name: str, load, preview=None):
+        self.name, self.preview = name, preview
+        self._load, self._value, self._error = load, None, None
+        self._done = threading.Event()
+
+    def start(self, then: "Loading | None" = None) -> "Loading":
+        """Load on a new thread; `then` loads after it on the same thread."""
+        def run():
+            self._run()
+            if then is not None:
+                then._run()
+
+        threading.Thread(target=run, daemon=True, name=f"load-{self.name}").start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._value = self._load()
+        except BaseException as err:  # SystemExit too: a bad --model must reach the solve, not kill the thread silently
+            log.exception("loading the %s failed", self.name)
+            self._error = err
+        finally:
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def get(self, timeout: float | None = None):
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the {self.name} is still loading")
+        if self._error is not None:
+            raise RuntimeError(f"loading the {self.name} failed: {self._error}") from self._error
+        return self._value
+
+
+def ready(thing):
+    """The object itself, waiting for it first when it is still `Loading`."""
+    return thing.get() if isinstance(thing, Loading) else thing
+
+
+def expected_identity(config: ServingConfig) -> dict:
+    """What the page says about the model before it is loaded (demo or not, the random-weights warning), without
+    importing torch; the full identity (device, dtype) replaces it once the model is up."""
+    if config.backend == "openai" or config.model:
+        return {"model": config.model, "adapter": config.adapter, "demo": False}
+    if (DEMO_MODEL_DIR / "config.json").is_file():
+        return {"model": str(DEMO_MODEL_DIR), "demo": True, "demo_note": DEMO_NOTE}
+    return {"model": str(tiny_fallback_dir()), "demo": True, "demo_note": DEMO_NOTE, "random": True,
+            "warning": RANDOM_MODEL_WARNING.format(path=DEMO_MODEL_DIR)}

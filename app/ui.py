@@ -8,6 +8,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the tutor makes no
 import gradio as gr
 
 from app import handlers, render
+from app.serving import Loading, ready
 
 TITLE = "Theorem Tutor"
 # System fonts only: the default theme fetches Google Fonts, which an offline classroom machine cannot reach.
@@ -111,9 +112,32 @@ def diagram_input(**kwargs) -> gr.Image:
     return image
 
 
+LOADING_MODEL = "Loading the model… the first start takes a little while; your problem is solved as soon as it is ready."
+LOADING_BANK = "Loading the theorem bank…"
+LOADING_ABOUT = "Loading the model and the theorem bank…"
+START_FAILED = "The tutor could not start: {err}. See the server's log, fix what it names and restart the app."
+
+
+def solve_when_ready(tutor, bank, *args):
+    """handlers.solve, once the tutor and the bank are loaded: until then the status says the model is loading
+    (the other outputs are left as they are), and a failed load is said as an error, not raised."""
+    if any(isinstance(part, Loading) and not part.ready for part in (tutor, bank)):
+        yield render.notice(LOADING_MODEL, "info"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    try:
+        model, theorems = ready(tutor), ready(bank)
+    except RuntimeError as err:  # the loader's own error, logged in full by app.serving
+        yield render.notice(START_FAILED.format(err=err), "error"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    yield from handlers.solve(model, theorems, *args)
+
+
 def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
-    """The whole app. `examples` are app.examples.Example objects (image path, question, choices, family)."""
-    identity = tutor.identity
+    """The whole app. `examples` are app.examples.Example objects (image path, question, choices, family).
+
+    `tutor` and `bank` may be app.serving.Loading (python -m app opens them while the server already answers): the
+    page is built without them, its bank list and About fill in once they are ready, and a Solve waits for them."""
+    identity = tutor.preview if isinstance(tutor, Loading) else tutor.identity
+    still_loading = isinstance(tutor, Loading) or isinstance(bank, Loading)
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nGive a diagram and a question; the tutor answers as a chain of theorem "
@@ -179,7 +203,10 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                         query = gr.Textbox(label="Search theorems", elem_id="tt-bank-query",
                                            placeholder="e.g. parallel lines angles, circle area, 勾股定理")
                         search_btn = gr.Button("Search", elem_id="tt-bank-search")
-                        summary0, choices0 = handlers.search_bank(bank, "")
+                        if isinstance(bank, Loading):
+                            summary0, choices0 = render.notice(LOADING_BANK, "info"), []
+                        else:
+                            summary0, choices0 = handlers.search_bank(bank, "")
                         results_note = gr.Markdown(summary0)
                         results = gr.Radio(choices=choices0, label="Results", elem_id="tt-bank-results")
                     with gr.Column(scale=3, min_width=360):
@@ -187,14 +214,15 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                                              elem_id="tt-bank-detail")
 
             with gr.Tab("About", id="about"):
-                gr.Markdown(handlers.about(identity, bank), elem_id="tt-about")
+                about = gr.Markdown(render.notice(LOADING_ABOUT, "info") if still_loading
+                                    else handlers.about(identity, bank), elem_id="tt-about")
 
         # ---- events: the solve is the only expensive one; it alone goes through the model's concurrency limit
         solve_inputs = [image, question, *choice_boxes, hint_mode, state, upload_flag]
         solve_outputs = [status, theorems, steps, answer, state]
 
         def run_solve(*args):
-            yield from handlers.solve(tutor, bank, *args)
+            yield from solve_when_ready(tutor, bank, *args)
 
         # "solve" is the one public endpoint (the load test and scripts call it); the rest are UI plumbing.
         solve_btn.click(run_solve, solve_inputs, solve_outputs, show_progress="minimal", api_name="solve",
@@ -211,9 +239,9 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                        api_visibility="private", show_progress="hidden")
         image.upload(lambda: "", None, upload_flag, queue=False, api_visibility="private", show_progress="hidden")
         hint_mode.change(lambda on: gr.Row(visible=on), hint_mode, hint_row, queue=False, api_visibility="private")
-        next_btn.click(lambda s: handlers.next_hint(bank, s), state,
+        next_btn.click(lambda s: handlers.next_hint(ready(bank), s), state,
                        [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
-        full_btn.click(lambda s: handlers.show_full(bank, s), state,
+        full_btn.click(lambda s: handlers.show_full(ready(bank), s), state,
                        [status, steps, answer, state], concurrency_limit=None, api_visibility="private")
         clear_btn.add([image, question, *choice_boxes, status, theorems, steps, answer, comment, feedback_msg,
                        upload_flag])
@@ -229,9 +257,9 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                           feedback_msg, queue=False, api_visibility="private")
 
         def run_search(text):
-            note, found = handlers.search_bank(bank, text)
+            note, found = handlers.search_bank(ready(bank), text)
             first = found[0][1] if found else None
-            return note, gr.Radio(choices=found, value=first), handlers.theorem_detail(bank, first)
+            return note, gr.Radio(choices=found, value=first), handlers.theorem_detail(ready(bank), first)
 
         # The search shows its first result's detail itself, and only a student's pick (.input, not .change) asks
         # for another: a .change fired by the new choices could otherwise land after the pick and overwrite it.
@@ -239,6 +267,28 @@ def build_ui(tutor, bank, store=None, examples=()) -> gr.Blocks:
                          api_visibility="private")
         query.submit(run_search, query, [results_note, results, detail], concurrency_limit=None,
                      api_visibility="private")
-        results.input(lambda tid: handlers.theorem_detail(bank, tid), results, detail, concurrency_limit=None,
+        results.input(lambda tid: handlers.theorem_detail(ready(bank), tid), results, detail, concurrency_limit=None,
                       api_visibility="private")
+
+        if still_loading:
+            # Filled in on every page load: at once when everything is up, else as each part is ready.
+            def failed(err: Exception) -> str:
+                return render.notice(START_FAILED.format(err=err), "error")
+
+            def fill_bank():
+                try:
+                    note, found = handlers.search_bank(ready(bank), "")
+                except RuntimeError as err:  # the loader's own error
+                    return failed(err), gr.skip()
+                return note, gr.Radio(choices=found)
+
+            def fill_about():
+                try:
+                    return handlers.about(ready(tutor).identity, ready(bank))
+                except RuntimeError as err:
+                    return failed(err)
+
+            demo.load(fill_bank, None, [results_note, results], queue=False, api_visibility="private",
+                      show_progress="hidden")
+            demo.load(fill_about, None, about, queue=False, api_visibility="private", show_progress="hidden")
     return demo

@@ -359,3 +359,36 @@ def test_answer_box_gives_the_checkers_run_of_the_steps(bank, diagram):
     assert 'class="tt-answer-value">130°<' in final.answer and 'class="tt-choice">B<' in final.answer
     assert 'class="tt-choice">D<' not in final.answer and "tt-conf-high" not in final.answer
     assert "The model's own Answer line said “120° (D)”" in final.answer
+
+
+def test_a_solve_before_the_model_is_loaded_says_so_then_answers(bank, diagram):
+    """python -m app serves its page while the model loads (app.serving.Loading): an early Solve first says the
+    model is loading, touching nothing else on the page, then answers as usual once it is ready."""
+    import threading
+
+    import gradio as gr
+
+    from app import ui
+
+    gate = threading.Event()
+    tutor = serving.Loading("model", lambda: gate.wait(60) and ScriptedTutor(GOLD),
+                            preview=dict(ScriptedTutor.identity)).start()
+    solving = ui.solve_when_ready(tutor, bank, diagram, QUESTION, *CHOICES, False, None)
+    status, *rest = next(solving)
+    assert "Loading the model" in status and rest == [gr.skip()] * 4 and not tutor.ready
+    gate.set()
+    final = list(solving)[-1]
+    assert tutor.ready and 'class="tt-choice">B<' in final.answer and "Loading the model" not in final.status
+
+
+def test_a_model_that_fails_to_load_is_said_at_the_solve_not_raised(bank):
+    def broken():
+        raise SystemExit("--backend openai: no server answers at http://127.0.0.1:9/v1")
+
+    from app import ui
+
+    tutor = serving.Loading("model", broken).start()
+    shown = list(ui.solve_when_ready(tutor, bank, None, QUESTION, *CHOICES, False, None))
+    assert "no server answers at http://127.0.0.1:9/v1" in shown[-1][0] and "could not start" in shown[-1][0]
+    with pytest.raises(RuntimeError, match="loading the model failed"):
+        tutor.get()
