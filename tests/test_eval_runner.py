@@ -243,3 +243,51 @@ def test_a_corrupt_middle_line_keeps_every_valid_line_after_it(tmp_path, bank, c
     assert strip_timing(resumed) == strip_timing(clean)
     assert (run / "predictions.jsonl.rejected").read_bytes() == b'{"key": "tri-2", "id": \x00garbage\n'
     assert "1 corrupt line(s) (3) set aside" in capsys.readouterr().err
+
+
+def test_scoring_of_one_batch_overlaps_generation_of_the_next(tmp_path, bank, monkeypatch):
+    """Batch 1's checking waits (bounded) for batch 2's generation to start: a serial loop would never start it."""
+    import threading
+
+    import training.evaluation.runner as runner
+
+    second_generation = threading.Event()
+    overlapped = []
+    real_line = runner.prediction_line
+
+    def slow_line(item, *args, **kwargs):
+        if item.key in ("tri-0", "tri-1"):  # batch 1
+            overlapped.append(second_generation.wait(timeout=5))
+        return real_line(item, *args, **kwargs)
+
+    scripted = Scripted(OUTPUTS)
+
+    def generate(prompts):
+        if scripted.seen >= 2:
+            second_generation.set()
+        return scripted(prompts)
+
+    monkeypatch.setattr(runner, "prediction_line", slow_line)
+    records = [triangle_record(i) for i in range(4)]
+    lines = evaluate_items(items_for(records), settings(), tmp_path / "run", generate, bank=bank, progress=False)
+    assert overlapped == [True, True]
+    assert [line["key"] for line in lines] == [r.id for r in records]
+
+
+def test_a_scoring_error_stops_the_run_and_keeps_the_lines_before_it(tmp_path, bank, monkeypatch):
+    import training.evaluation.runner as runner
+
+    real_line = runner.prediction_line
+
+    def failing_line(item, *args, **kwargs):
+        if item.key == "tri-2":
+            raise ValueError("checker exploded on tri-2")
+        return real_line(item, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "prediction_line", failing_line)
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="tri-2"):
+        evaluate_items(items_for([triangle_record(i) for i in range(6)]), settings(), run, Scripted(OUTPUTS),
+                       bank=bank, progress=False)
+    written, _ = read_predictions(run / "predictions.jsonl")
+    assert [line["key"] for line in written] == ["tri-0", "tri-1"]

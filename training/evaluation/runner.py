@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -299,6 +300,20 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
 
     writer = PredictionWriter(own_file)
     bar = _progress(len(mine), f"eval rank {rank}" if world_size > 1 else "eval", enabled=progress)
+
+    def score_and_write(batch, prompts, outputs, latency) -> None:
+        # the model wrote the renamed points; the problem's own names come back before grading
+        outputs = [_restore(Renaming(prompt["renamed_points"]), output) for prompt, output in zip(prompts, outputs)]
+        lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
+                 for item, prompt, output in zip(batch, prompts, outputs)]
+        writer.write(lines)
+        bar.update(len(batch))
+
+    # Checking and grading batch k (one scorer thread) overlap building and generating batch k+1 here. At most
+    # one batch is in flight, so lines are written in batch order and a kill loses at most two batches' work,
+    # which the resume redoes; the scorer's error is raised here, before the next batch is handed to it.
+    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-scorer")
+    pending = None
     try:
         for start in range(0, len(mine), max(1, settings.batch_size)):
             batch = mine[start:start + settings.batch_size]
@@ -308,13 +323,19 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
             latency = (time.perf_counter() - began) / len(batch)
             if len(outputs) != len(batch):
                 raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
-            # the model wrote the renamed points; the problem's own names come back before grading
-            outputs = [_restore(Renaming(prompt["renamed_points"]), output) for prompt, output in zip(prompts, outputs)]
-            lines = [prediction_line(item, prompt, output, settings, bank, alias_map, latency)
-                     for item, prompt, output in zip(batch, prompts, outputs)]
-            writer.write(lines)
-            bar.update(len(batch))
+            if pending is not None:
+                pending.result()
+            pending = scorer.submit(score_and_write, batch, prompts, outputs, latency)
+        if pending is not None:
+            pending.result()
+            pending = None
     finally:
+        if pending is not None:  # an error above: still write what was already generated
+            try:
+                pending.result()
+            except Exception:
+                pass
+        scorer.shutdown(wait=True)
         writer.close()
         bar.close()
 
