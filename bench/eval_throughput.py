@@ -50,11 +50,17 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="eval-throughput-") as folder:  # removed afterwards: a bench leaves nothing
+        return run(args, Path(folder))
+
+
+def run(args, scratch: Path) -> int:
+    import torch
+
     from theorem_bank import open_bank
     from model.backends import open_backend
     from training.evaluation.runner import EvalItem, RunSettings, backend_generator, evaluate_items
 
-    scratch = Path(tempfile.mkdtemp(prefix="eval-throughput-"))
     if args.model:
         model, kind = Path(args.model), "given"
     elif (REPO / "demo_model" / "config.json").is_file():
