@@ -25,6 +25,11 @@ for _var, _sub in {"THEOREM_TUTOR_CACHE": "theorem-tutor", "HF_DATASETS_CACHE": 
                    "GRADIO_TEMP_DIR": "gradio", "XDG_CACHE_HOME": "xdg-cache", "XDG_CONFIG_HOME": "xdg-config",
                    "TORCH_EXTENSIONS_DIR": "torch-extensions", "MPLCONFIGDIR": "matplotlib"}.items():
     os.environ[_var] = str(SESSION_DIR / _sub)
+# Subprocesses (app servers, accelerate/torchrun ranks) make their temporary files there too: torchelastic's run
+# folders and multiprocessing's pymp-* folders outlive a process that a test terminates. This process already
+# chose its own temporary folder above (tempfile caches it), so pytest's tmp_path stays where pytest puts it.
+(SESSION_DIR / "tmp").mkdir()
+os.environ["TMPDIR"] = str(SESSION_DIR / "tmp")
 
 
 def shared_data_dir() -> Path:
