@@ -312,30 +312,24 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
     # Checking and grading batch k (one scorer thread) overlap building and generating batch k+1 here. At most
     # one batch is in flight, so lines are written in batch order and a kill loses at most two batches' work,
     # which the resume redoes; the scorer's error is raised here, before the next batch is handed to it.
-    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-scorer")
-    pending = None
     try:
-        for start in range(0, len(mine), max(1, settings.batch_size)):
-            batch = mine[start:start + settings.batch_size]
-            prompts = [build_prompt(item, settings, bank) for item in batch]
-            began = time.perf_counter()
-            outputs = generate(prompts)
-            latency = (time.perf_counter() - began) / len(batch)
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
+        # Leaving the `with` waits for the batch in flight, so it is written even when generation fails.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-scorer") as scorer:
+            pending = None
+            for start in range(0, len(mine), max(1, settings.batch_size)):
+                batch = mine[start:start + settings.batch_size]
+                prompts = [build_prompt(item, settings, bank) for item in batch]
+                began = time.perf_counter()
+                outputs = generate(prompts)
+                latency = (time.perf_counter() - began) / len(batch)
+                if len(outputs) != len(batch):
+                    raise RuntimeError(f"the generator returned {len(outputs)} outputs for a batch of {len(batch)}")
+                if pending is not None:
+                    pending.result()
+                pending = scorer.submit(score_and_write, batch, prompts, outputs, latency)
             if pending is not None:
                 pending.result()
-            pending = scorer.submit(score_and_write, batch, prompts, outputs, latency)
-        if pending is not None:
-            pending.result()
-            pending = None
     finally:
-        if pending is not None:  # an error above: still write what was already generated
-            try:
-                pending.result()
-            except Exception:
-                pass
-        scorer.shutdown(wait=True)
         writer.close()
         bar.close()
 
