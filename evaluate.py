@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: choice for geoqa/synthetic, direct otherwise)")
     run.add_argument("--limit", type=int, default=None, help="first N problems (per split for a synthetic folder)")
     run.add_argument("--split", default=None, help="formalgeo: train/val/test; synthetic: one split name")
-    run.add_argument("--batch-size", type=int, default=8, help="problems generated at once (default: 8)")
+    run.add_argument("--batch-size", type=int, default=8, help="problems in the model's batch at once; with greedy decoding on the local backend a "
+                          "problem whose chain ends hands its slot to the next one (default: 8)")
     # Every setting below defaults to what the checkpoint was trained with (its serving_profile.json, or the
     # documented default of model.profile for a checkpoint without one); naming one overrides it, and run.json
     # records what was used.

@@ -44,11 +44,13 @@ class BackendError(RuntimeError):
 class LocalBackend:
     """A model loaded in this process (model.loading.load_model)."""
 
-    def __init__(self, loaded, image_options: ImageOptions | None = None, batch_size: int = 8):
+    def __init__(self, loaded, image_options: ImageOptions | None = None, batch_size: int = 8,
+                 scheduler: str = "continuous"):
         self.loaded = loaded
         self.profile = loaded.profile or default_profile()
         self.image_options = image_options or self.profile.image_options()
         self.batch_size = batch_size
+        self.scheduler = scheduler  # model.generation.SCHEDULERS: how greedy batches are filled
         self.name = f"local:{loaded.describe()}"
 
     @classmethod
@@ -61,11 +63,11 @@ class LocalBackend:
 
     def describe(self) -> dict:
         return {"backend": "local", "loaded": self.loaded.describe(), "min_pixels": self.image_options.min_pixels,
-                "max_pixels": self.image_options.max_pixels}
+                "max_pixels": self.image_options.max_pixels, "scheduler": self.scheduler}
 
     def generate(self, conversations, options=None, keys=None):
         return generate(self.loaded, conversations, options or self.profile.generation_options(), self.image_options,
-                        self.batch_size)
+                        self.batch_size, self.scheduler)
 
     def stream(self, conversation, options=None):
         return stream(self.loaded, conversation, options or self.profile.generation_options(), self.image_options)

@@ -111,13 +111,30 @@ def generate_completions(
     options: GenerationOptions | None = None,
     image_options: ImageOptions | None = None,
     batch_size: int = 8,
+    scheduler: str = "continuous",
 ) -> list[Completion]:
-    """Generate for many conversations, `batch_size` at a time (left-padded batches). With
-    `options.num_samples` = N the result holds N completions per conversation, conversation by conversation."""
+    """Generate for many conversations with `batch_size` in the batch at a time. With
+    `options.num_samples` = N the result holds N completions per conversation, conversation by conversation.
+
+    scheduler "continuous" (greedy decoding; model.continuous): a conversation whose chain ends leaves the
+    batch and the next one takes its slot. "static", and every case continuous batching does not cover
+    (sampling, extra logits processors): left-padded batches of `batch_size` through `model.generate`, each
+    decoding until its longest chain ends."""
     import torch
 
+    from model import continuous
+
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
     options = options or GenerationOptions()
     stop_ids = _stop_token_ids(loaded)
+    if scheduler == "continuous" and continuous.supports(loaded.model, options):
+        decoder = continuous.ContinuousDecoder(
+            loaded.model, lambda chunk: prepare_inputs(loaded, chunk, image_options), stop_ids,
+            max_new_tokens=options.max_new_tokens, repetition_penalty=_repetition_penalty(loaded, options),
+            slots=batch_size, exclusive=lambda: _exclusive(loaded))
+        return [Completion(text=_decode(loaded, finished.tokens), num_tokens=len(finished.tokens),
+                           finished=finished.stopped) for finished in decoder.run(list(conversations))]
     pad_id = loaded.tokenizer.pad_token_id
     results: list[Completion] = []
     for start in range(0, len(conversations), max(1, batch_size)):
@@ -135,14 +152,29 @@ def generate_completions(
                 if token in stop_ids:
                     finished = True
                     break
-            text = loaded.tokenizer.decode(kept, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-            results.append(Completion(text=text, num_tokens=len(kept), finished=finished))
+            results.append(Completion(text=_decode(loaded, kept), num_tokens=len(kept), finished=finished))
     return results
 
 
-def generate(loaded, conversations, options=None, image_options=None, batch_size: int = 8) -> list[str]:
+SCHEDULERS = ("continuous", "static")
+
+
+def _decode(loaded, tokens: list[int]) -> str:
+    return loaded.tokenizer.decode(tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
+def _repetition_penalty(loaded, options: GenerationOptions) -> float:
+    """The penalty model.generate would apply: the options' own, else the checkpoint's generation_config."""
+    if options.repetition_penalty is not None:
+        return float(options.repetition_penalty)
+    return float(getattr(loaded.model.generation_config, "repetition_penalty", None) or 1.0)
+
+
+def generate(loaded, conversations, options=None, image_options=None, batch_size: int = 8,
+             scheduler: str = "continuous") -> list[str]:
     """Texts for many conversations (greedy by default). See generate_completions for token counts."""
-    return [c.text for c in generate_completions(loaded, conversations, options, image_options, batch_size)]
+    return [c.text for c in generate_completions(loaded, conversations, options, image_options, batch_size,
+                                                 scheduler)]
 
 
 def sample(loaded, conversations, options: GenerationOptions, image_options=None, batch_size: int = 8

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-N_PROBLEMS = 8
+N_PROBLEMS = 16  # the evaluator hands the model 4 batches (4 problems here) at a time: 4 chunks
 
 
 def write_geoqa_fixture(folder: Path) -> Path:

@@ -9,7 +9,8 @@ import pytest
 
 from training.evaluation.errors import EvaluationError
 from training.evaluation.report import summarize, write_summary
-from training.evaluation.runner import (EvalItem, RunSettings, evaluate_items, read_predictions, repair_tail)
+from training.evaluation.runner import (CHUNK_BATCHES, EvalItem, RunSettings, evaluate_items, read_predictions,
+                                        repair_tail)
 from training.records import ProblemRecord
 
 GOOD_STEPS = """Theorem: triangle_angle_sum | Angle sum of a triangle
@@ -123,23 +124,27 @@ def strip_timing(lines):
 
 def test_resume_after_crash_and_torn_line_gives_identical_summary(tmp_path, bank):
     records = [triangle_record(i) for i in range(6)]
-    clean = evaluate_items(items_for(records), settings(), tmp_path / "clean", Scripted(OUTPUTS), bank=bank, progress=False)
+    chunk = CHUNK_BATCHES  # with batch_size 1 the generator is handed this many problems at a time
+    assert chunk < len(records) - 1, "the crash must fall in the second chunk, with a problem after the torn one"
+    one = settings(batch_size=1)
+    clean = evaluate_items(items_for(records), one, tmp_path / "clean", Scripted(OUTPUTS), bank=bank, progress=False)
 
     run = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
-        evaluate_items(items_for(records), settings(), run, Scripted(OUTPUTS, crash_after=4), bank=bank, progress=False)
+        evaluate_items(items_for(records), one, run, Scripted(OUTPUTS, crash_after=chunk), bank=bank, progress=False)
     written, _ = read_predictions(run / "predictions.jsonl")
-    assert len(written) == 4  # two whole batches were fsync'd before the crash
+    assert len(written) == chunk  # the whole first chunk was fsync'd before the crash
+    torn = records[chunk].id.encode()
     with (run / "predictions.jsonl").open("ab") as fh:  # a write the kill cut in half
-        fh.write(b'{"key": "tri-4", "id": "tri-4", "cor')
+        fh.write(b'{"key": "%s", "id": "%s", "cor' % (torn, torn))
     resumed_gen = Scripted(OUTPUTS)
-    resumed = evaluate_items(items_for(records), settings(), run, resumed_gen, bank=bank, progress=False)
-    assert resumed_gen.seen == 2  # only the unfinished problems were generated again
+    resumed = evaluate_items(items_for(records), one, run, resumed_gen, bank=bank, progress=False)
+    assert resumed_gen.seen == len(records) - chunk  # only the unfinished problems were generated again
     assert [line["key"] for line in resumed] == [r.id for r in records]
     assert strip_timing(resumed) == strip_timing(clean)
     assert summarize(resumed) == summarize(clean)
     raw = (run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(raw) == 6 and all(json.loads(line) for line in raw)
+    assert len(raw) == len(records) and all(json.loads(line) for line in raw)
 
 
 def test_repair_tail_cuts_only_the_torn_line(tmp_path):
@@ -245,32 +250,35 @@ def test_a_corrupt_middle_line_keeps_every_valid_line_after_it(tmp_path, bank, c
     assert "1 corrupt line(s) (3) set aside" in capsys.readouterr().err
 
 
-def test_scoring_of_one_batch_overlaps_generation_of_the_next(tmp_path, bank, monkeypatch):
-    """Batch 1's checking waits (bounded) for batch 2's generation to start: a serial loop would never start it."""
+def test_scoring_of_one_chunk_overlaps_generation_of_the_next(tmp_path, bank, monkeypatch):
+    """Chunk 1's checking waits (bounded) for chunk 2's generation to start: a serial loop would never start it."""
     import threading
 
     import training.evaluation.runner as runner
 
+    chunk = CHUNK_BATCHES  # with batch_size 1 the generator is handed this many problems at a time
+    records = [triangle_record(i) for i in range(chunk + 2)]
+    first_chunk = {r.id for r in records[:chunk]}
     second_generation = threading.Event()
     overlapped = []
     real_line = runner.prediction_line
 
     def slow_line(item, *args, **kwargs):
-        if item.key in ("tri-0", "tri-1"):  # batch 1
+        if item.key in first_chunk:
             overlapped.append(second_generation.wait(timeout=5))
         return real_line(item, *args, **kwargs)
 
     scripted = Scripted(OUTPUTS)
 
     def generate(prompts):
-        if scripted.seen >= 2:
+        if scripted.seen >= chunk:
             second_generation.set()
         return scripted(prompts)
 
     monkeypatch.setattr(runner, "prediction_line", slow_line)
-    records = [triangle_record(i) for i in range(4)]
-    lines = evaluate_items(items_for(records), settings(), tmp_path / "run", generate, bank=bank, progress=False)
-    assert overlapped == [True, True]
+    lines = evaluate_items(items_for(records), settings(batch_size=1), tmp_path / "run", generate, bank=bank,
+                           progress=False)
+    assert overlapped == [True] * chunk
     assert [line["key"] for line in lines] == [r.id for r in records]
 
 
@@ -280,14 +288,15 @@ def test_a_scoring_error_stops_the_run_and_keeps_the_lines_before_it(tmp_path, b
     real_line = runner.prediction_line
 
     def failing_line(item, *args, **kwargs):
-        if item.key == "tri-2":
-            raise ValueError("checker exploded on tri-2")
+        if item.key == failing:
+            raise ValueError(f"checker exploded on {failing}")
         return real_line(item, *args, **kwargs)
 
     monkeypatch.setattr(runner, "prediction_line", failing_line)
     run = tmp_path / "run"
-    with pytest.raises(ValueError, match="tri-2"):
-        evaluate_items(items_for([triangle_record(i) for i in range(6)]), settings(), run, Scripted(OUTPUTS),
-                       bank=bank, progress=False)
+    records = [triangle_record(i) for i in range(6)]
+    failing = records[CHUNK_BATCHES].id  # the first problem of the second chunk (batch_size 1)
+    with pytest.raises(ValueError, match=failing):
+        evaluate_items(items_for(records), settings(batch_size=1), run, Scripted(OUTPUTS), bank=bank, progress=False)
     written, _ = read_predictions(run / "predictions.jsonl")
-    assert [line["key"] for line in written] == ["tri-0", "tri-1"]
+    assert [line["key"] for line in written] == [r.id for r in records[:CHUNK_BATCHES]]

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from model.generation import GenerationOptions, generate, generate_completions, prepare_inputs, stream
+from model.continuous import ContinuousDecoder, supports
+from model.generation import SCHEDULERS, GenerationOptions, generate, generate_completions, prepare_inputs, stream
 from model.images import CELL, ImageError, ImageOptions
 from model.loading import load_model
 from model.prompting import build_messages
@@ -59,10 +60,55 @@ def test_batched_greedy_equals_one_by_one(loaded, conversations):
     batch = prepare_inputs(loaded, conversations, IMAGES)
     mask = batch["attention_mask"]
     assert (mask[:, 0] == 0).any() and (mask[:, -1] == 1).all()  # prompts differ in length: left padding is used
-    one_by_one = [generate(loaded, [c], options, IMAGES)[0] for c in conversations]
+    one_by_one = [generate(loaded, [c], options, IMAGES, scheduler="static")[0] for c in conversations]
     assert len(set(one_by_one)) > 1  # answers depend on the prompt, so the comparison below has teeth
-    assert generate(loaded, conversations, options, IMAGES, batch_size=len(conversations)) == one_by_one
-    assert generate(loaded, conversations, options, IMAGES, batch_size=2) == one_by_one
+    for scheduler in SCHEDULERS:
+        assert generate(loaded, conversations, options, IMAGES, len(conversations), scheduler) == one_by_one
+        assert generate(loaded, conversations, options, IMAGES, 2, scheduler) == one_by_one
+
+
+def _stops_at_different_lengths(loaded, conversations, monkeypatch, length: int = 30) -> list[list[int]]:
+    """Make tokens the chains write at different points stop tokens, so that they end at different lengths (a
+    random tiny model rarely writes its end-of-text token); returns the chains' tokens before the change."""
+    decoder = ContinuousDecoder(loaded.model, lambda chunk: prepare_inputs(loaded, chunk, IMAGES), set(),
+                                max_new_tokens=length, slots=len(conversations))
+    chains = [finished.tokens for finished in decoder.run(conversations)]
+    stops = {chains[0][3], chains[2][11], chains[3][20]}
+    monkeypatch.setattr(loaded.model.generation_config, "eos_token_id", sorted(stops))
+    return chains
+
+
+@pytest.mark.parametrize("penalty", [None, 1.3])
+def test_continuous_batching_equals_model_generate_one_by_one(loaded, conversations, monkeypatch, penalty):
+    # Chains end at different steps, so rows leave and newcomers (with and without a diagram, prompts of other
+    # lengths) join a running cache; every answer must still be the one model.generate gives it alone.
+    _stops_at_different_lengths(loaded, conversations, monkeypatch)
+    options = GenerationOptions(max_new_tokens=30, repetition_penalty=penalty)
+    alone = [generate_completions(loaded, [c], options, IMAGES, scheduler="static")[0] for c in conversations]
+    assert len({c.num_tokens for c in alone}) >= 3 and any(c.finished for c in alone)
+    for slots in (1, 2, 3):
+        together = generate_completions(loaded, conversations, options, IMAGES, batch_size=slots)
+        assert together == alone, f"{slots} slots"
+
+
+def test_continuous_batching_skips_the_padded_steps_of_static_batches(loaded, conversations, monkeypatch):
+    _stops_at_different_lengths(loaded, conversations, monkeypatch)
+    options = GenerationOptions(max_new_tokens=30)
+    lengths = [c.num_tokens for c in generate_completions(loaded, conversations, options, IMAGES, scheduler="static")]
+    slots = 2
+    # model.generate decodes each batch of 2 until its longer chain ends (its first token comes from the prefill)
+    static_steps = sum(max(lengths[i:i + slots]) - 1 for i in range(0, len(lengths), slots))
+    decoder = ContinuousDecoder(loaded.model, lambda chunk: prepare_inputs(loaded, chunk, IMAGES),
+                                set(loaded.model.generation_config.eos_token_id), max_new_tokens=30, slots=slots)
+    assert [len(f.tokens) for f in decoder.run(conversations)] == lengths
+    assert decoder.steps < static_steps
+
+
+def test_sampling_and_extra_logits_processors_stay_with_model_generate(loaded, monkeypatch):
+    assert supports(loaded.model, GenerationOptions())
+    assert not supports(loaded.model, GenerationOptions(do_sample=True))
+    monkeypatch.setattr(loaded.model.generation_config, "no_repeat_ngram_size", 2)
+    assert not supports(loaded.model, GenerationOptions())
 
 
 def test_streaming_concatenates_to_the_non_streaming_answer(loaded, conversations):

@@ -1,7 +1,7 @@
 """The evaluation loop: prompts -> batched generation -> scoring -> predictions.jsonl, resumable and sharded.
 
 Crash safety: every prediction is one JSON line written with a single `write` on an append-only file
-and fsync'd before the next batch starts. A torn last line (the process was killed mid-write) is cut
+and fsync'd before the next chunk of batches starts. A torn last line (the process was killed mid-write) is cut
 off on restart, a corrupt line elsewhere is set aside in predictions.jsonl.rejected (every valid line
 is kept), finished ids are skipped, and the summary is computed from the file alone, so an
 interrupted-then-resumed run ends with the same summary as an uninterrupted one.
@@ -33,6 +33,7 @@ from training.evaluation.scoring import formalgeo_alias_map, score_output
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
 BENCHMARKS = ("geoqa", "formalgeo", "math", "synthetic")
+CHUNK_BATCHES = 4  # problems handed to the generator at once, in batches: see evaluate_items
 
 
 @dataclass
@@ -309,15 +310,18 @@ def evaluate_items(items: Sequence[EvalItem], settings: RunSettings, out_dir: st
         writer.write(lines)
         bar.update(len(batch))
 
-    # Checking and grading batch k (one scorer thread) overlap building and generating batch k+1 here. At most
-    # one batch is in flight, so lines are written in batch order and a kill loses at most two batches' work,
-    # which the resume redoes; the scorer's error is raised here, before the next batch is handed to it.
+    # The generator gets CHUNK_BATCHES batches' worth of problems at a time, so a continuously batching
+    # backend (model.continuous, vLLM) keeps its batch_size slots full and only a chunk's end runs part-empty.
+    # Checking and grading chunk k (one scorer thread) overlap building and generating chunk k+1 here. At most
+    # one chunk is in flight, so lines are written in chunk order and a kill loses at most two chunks' work,
+    # which the resume redoes; the scorer's error is raised here, before the next chunk is handed to it.
+    chunk = max(1, settings.batch_size) * CHUNK_BATCHES
     try:
-        # Leaving the `with` waits for the batch in flight, so it is written even when generation fails.
+        # Leaving the `with` waits for the chunk in flight, so it is written even when generation fails.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-scorer") as scorer:
             pending = None
-            for start in range(0, len(mine), max(1, settings.batch_size)):
-                batch = mine[start:start + settings.batch_size]
+            for start in range(0, len(mine), chunk):
+                batch = mine[start:start + chunk]
                 prompts = [build_prompt(item, settings, bank) for item in batch]
                 began = time.perf_counter()
                 outputs = generate(prompts)
