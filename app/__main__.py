@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--profile", default=None,
                    help="folder whose serving_profile.json to prompt with (default: the adapter's, else the "
                         "model's; give it with --backend openai so a served model is prompted as trained)")
+    m.add_argument("--in-process", action="store_true",
+                   help="load a local model into the web server's own process instead of a child process (the "
+                        "child loads on another core while the page starts, and keeps generation off the page's "
+                        "interpreter lock)")
     m.add_argument("--retrieval", choices=["hybrid", "bm25"], default="hybrid",
                    help="theorem retrieval: BM25 + dense embeddings, or BM25 alone (faster start, no encoder)")
     s = p.add_argument_group("serving")
@@ -80,17 +84,23 @@ def build_app(args: argparse.Namespace):
     """Everything `main` serves, without launching: (blocks, launch kwargs). Tests launch it themselves.
 
     The model and the theorem bank open on a background thread (app.serving.Loading), so the server answers its
-    first page in seconds; a Solve that comes earlier shows "loading the model" and waits for them."""
-    from app import examples as gallery
-    from app import feedback, serving, ui
+    first page in seconds; a Solve that comes earlier shows "loading the model" and waits for them. A local model
+    gets its own process (model.worker), started here before the web framework is imported, so that the two load
+    on two cores at once."""
+    from app import serving
 
     config = serving.ServingConfig(
         model=args.model, adapter=args.adapter, backend=args.backend, base_url=args.base_url,
         api_key=args.api_key, device=args.device, max_new_tokens=args.max_new_tokens, profile=args.profile,
-        samples=args.samples)
+        samples=args.samples, own_process=not args.in_process)
+    started = serving.start_backend(config) if config.own_process and serving.cheap_to_resolve(config) else None
+
+    from app import examples as gallery
+    from app import feedback, ui
+
     items = gallery.load_gallery()
     bank = serving.Loading("theorem bank", lambda: _open_bank(args))
-    tutor = serving.Loading("model", lambda: _open_tutor(serving, config, bank, items),
+    tutor = serving.Loading("model", lambda: _open_tutor(serving, config, bank, items, started),
                             preview=serving.expected_identity(config))
     # One loader thread, not two: on a small CPU two would only contend; the bank (needed by the page's lists)
     # opens first, then the model, then the warm-up of what the first solve would otherwise pay for.
@@ -107,16 +117,15 @@ def _open_bank(args: argparse.Namespace):
     return open_bank(dense=False if args.retrieval == "bm25" else None)
 
 
-def _open_tutor(serving, config, bank, items):
-    tutor = serving.open_tutor(config)
+def _open_tutor(serving, config, bank, items, started=None):
     # Warm up the sentence encoder and the checker before the tutor counts as ready: the first student's solve
     # waits for them either way, and they are what its first request would otherwise pay for (seconds each).
+    # First, so that they run while a model in its own process is still loading.
     try:
-        theorems = bank.get()
+        _warm_up(bank.get(), items[0].solution if items else "")
     except RuntimeError:  # the bank's own error reaches the student at the solve
-        return tutor
-    _warm_up(theorems, items[0].solution if items else "")
-    return tutor
+        pass
+    return serving.open_tutor(config, started)
 
 
 def _warm_up(bank, solution: str) -> None:

@@ -52,6 +52,9 @@ class ServingConfig:
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int | None = 0
+    # local backend: the model in a child process (model.worker), so that the page starts and stays responsive
+    # while the model loads and generates on another core; False keeps it in this process (tests, benches)
+    own_process: bool = False
 
 
 class Tutor:
@@ -103,6 +106,7 @@ def tiny_fallback_dir() -> Path:
 
 
 _build_lock = threading.Lock()
+_warned: set[str] = set()
 
 
 def resolve_model(config: ServingConfig) -> tuple[str, dict]:
@@ -112,9 +116,11 @@ def resolve_model(config: ServingConfig) -> tuple[str, dict]:
     if (DEMO_MODEL_DIR / "config.json").is_file():
         return str(DEMO_MODEL_DIR), {"demo": True, "demo_note": DEMO_NOTE}
     warning = RANDOM_MODEL_WARNING.format(path=DEMO_MODEL_DIR)
-    log.warning(warning)
     out = tiny_fallback_dir()
     with _build_lock:
+        if warning not in _warned:  # once per process, however often the model is resolved
+            _warned.add(warning)
+            log.warning(warning)
         if not (out / "config.json").is_file():
             from model.tiny import build_tiny_checkpoint
 
@@ -122,34 +128,55 @@ def resolve_model(config: ServingConfig) -> tuple[str, dict]:
     return str(out), {"demo": True, "demo_note": DEMO_NOTE, "warning": warning, "random": True}
 
 
-def open_tutor(config: ServingConfig) -> Tutor:
-    """Load the model the config names (nothing named: the embedded demo model on CPU)."""
+def cheap_to_resolve(config: ServingConfig) -> bool:
+    """Whether naming the model costs nothing (no random fallback checkpoint to build first)."""
+    return bool(config.model) or config.backend != "local" or (DEMO_MODEL_DIR / "config.json").is_file()
+
+
+def start_backend(config: ServingConfig):
+    """The backend the config names, opened: for a local model in its own process this returns while the
+    process loads (its `profile` waits), so a caller can start it before its own slow imports."""
     from model.backends import BackendError, open_backend
 
     if config.backend not in ("local", "openai"):
         raise BackendError(f"unknown --backend {config.backend!r}; use local or openai")
     if config.backend == "openai":
-        path, extra = config.model, {"demo": False}
-        device = config.device
+        path, device = config.model, config.device
     else:
         path, extra = resolve_model(config)
         # The demo model is small: CPU answers fast and leaves a GPU (if any) to other work.
         device = "cpu" if extra.get("demo") and config.device == "auto" else config.device
     try:
-        backend = open_backend(config.backend, model=path, adapter=config.adapter, base_url=config.base_url,
-                               api_key=config.api_key, profile_dir=config.profile, device=device)
+        return open_backend(config.backend, model=path, adapter=config.adapter, base_url=config.base_url,
+                            api_key=config.api_key, profile_dir=config.profile, device=device,
+                            own_process=config.own_process and config.backend == "local")
     except BackendError as err:
         raise BackendError(f"--backend {config.backend}: {err}") from None
-    profile = backend.profile
+
+
+def open_tutor(config: ServingConfig, backend=None) -> Tutor:
+    """Load the model the config names (nothing named: the embedded demo model on CPU); `backend`: the one
+    start_backend already opened for this config."""
+    from model.backends import BackendError
+
+    backend = backend or start_backend(config)
+    try:
+        profile = backend.profile  # a model in its own process: waits for it to load
+    except BackendError as err:
+        raise BackendError(f"--backend {config.backend}: {err}") from None
     if config.max_new_tokens:
         profile = profile.replace(max_new_tokens=config.max_new_tokens)
     if config.backend == "openai":
         identity = {"model": config.model, "adapter": config.adapter,
-                    "backend": f"openai-compatible ({config.base_url})", "device": "remote", **extra}
+                    "backend": f"openai-compatible ({config.base_url})", "device": "remote", "demo": False}
     else:
-        loaded = backend.loaded
-        identity = {"model": path, "adapter": config.adapter, "backend": "local (transformers)",
-                    "device": f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})", **extra}
+        path, extra = resolve_model(config)
+        if hasattr(backend, "loaded"):
+            device, dtype, where = backend.loaded.device, backend.loaded.dtype, "local (transformers)"
+        else:
+            device, dtype, where = backend.device, backend.dtype, "local (transformers, own process)"
+        identity = {"model": path, "adapter": config.adapter, "backend": where,
+                    "device": f"{device} ({str(dtype).removeprefix('torch.')})", **extra}
     return Tutor(backend, identity, profile=profile, num_samples=config.samples,
                  sample_options={"temperature": config.temperature, "top_p": config.top_p, "seed": config.seed})
 

@@ -355,10 +355,12 @@ class ReplayBackend:
 def open_backend(kind: str = "local", *, model: str | None = None, adapter: str | None = None,
                  base_url: str | None = None, api_key: str | None = None, outputs: str | None = None,
                  profile: ServingProfile | None = None, profile_dir: str | None = None, device: str = "auto",
-                 batch_size: int = 8, image_options: ImageOptions | None = None, **load_kwargs) -> Backend:
+                 batch_size: int = 8, image_options: ImageOptions | None = None, own_process: bool = False,
+                 **load_kwargs) -> Backend:
     """THE factory for every backend. The profile is, in order: `profile` as given, the serving_profile.json in
     `profile_dir`, the checkpoint's own (local: read by model.loading; vllm: the model or adapter folder), else
-    the documented default (model.profile)."""
+    the documented default (model.profile). `own_process` (local only): the model lives in a child process
+    (model.worker), for a server that must stay responsive while it loads and generates."""
     if profile is None and profile_dir is not None:
         profile = load_profile(profile_dir)
     if kind == "local":
@@ -366,6 +368,14 @@ def open_backend(kind: str = "local", *, model: str | None = None, adapter: str 
 
         if not model and not adapter:
             raise BackendError("the local backend needs a model (checkpoint folder or hub id) or an adapter folder")
+        if own_process:  # model.worker: loads in a child process; this returns at once
+            from functools import partial
+
+            from model.worker import WorkerBackend
+
+            return WorkerBackend(partial(open_backend, "local", model=model, adapter=adapter, profile=profile,
+                                         device=device, batch_size=batch_size, image_options=image_options,
+                                         **load_kwargs), error_type=BackendError)
         loaded = load_model(model or None, adapter=adapter, device=device, **load_kwargs)
         if profile is not None:
             loaded.profile = profile

@@ -125,4 +125,9 @@ else
   warn "missing ${missing[*]}; install with: sudo apt-get install --no-install-recommends ${missing[*]}"
   warn "(without chromium the browser test skips; without a CJK font Chinese aliases show as boxes)"
 fi
+# The app's first start would otherwise build the theorem bank and embed its theorems itself (~10 s before the
+# first answer); its files go where the app keeps them ($THEOREM_TUTOR_CACHE, else ~/.cache/theorem-tutor).
+say "building the theorem bank and its embeddings (the app's cache, so that its first start is a fast one)"
+"$PY" -c "from theorem_bank import open_bank; open_bank().dense_index()" \
+  || warn "the theorem bank was not built now; the app builds it at its first start"
 say "done"
