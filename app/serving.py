@@ -106,7 +106,6 @@ def tiny_fallback_dir() -> Path:
 
 
 _build_lock = threading.Lock()
-_warned: set[str] = set()
 
 
 def resolve_model(config: ServingConfig) -> tuple[str, dict]:
@@ -118,9 +117,6 @@ def resolve_model(config: ServingConfig) -> tuple[str, dict]:
     warning = RANDOM_MODEL_WARNING.format(path=DEMO_MODEL_DIR)
     out = tiny_fallback_dir()
     with _build_lock:
-        if warning not in _warned:  # once per process, however often the model is resolved
-            _warned.add(warning)
-            log.warning(warning)
         if not (out / "config.json").is_file():
             from model.tiny import build_tiny_checkpoint
 
@@ -170,7 +166,9 @@ def open_tutor(config: ServingConfig, backend=None) -> Tutor:
         identity = {"model": config.model, "adapter": config.adapter,
                     "backend": f"openai-compatible ({config.base_url})", "device": "remote", "demo": False}
     else:
-        path, extra = resolve_model(config)
+        path, extra = resolve_model(config)  # start_backend resolved it too: a file check the second time
+        if extra.get("warning"):
+            log.warning(extra["warning"])
         if hasattr(backend, "loaded"):
             device, dtype, where = backend.loaded.device, backend.loaded.dtype, "local (transformers)"
         else:

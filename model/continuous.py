@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Generation-config fields that would add a logits processor or stopping rule to greedy decoding, with the
 # value that means "none": a checkpoint that sets any of them otherwise is decoded by model.generate.
@@ -61,7 +61,10 @@ class _Rows:
     cache: object
     mask: object        # (rows, cached columns), 1 where a column holds a real token
     positions: object   # (4, rows, 1): the text position and the three rope positions of the last cached token
-    layers: list = field(default_factory=list)
+
+    @property
+    def layers(self) -> list:
+        return self.cache.layers
 
     def __len__(self):
         return len(self.indices)
@@ -159,19 +162,17 @@ class ContinuousDecoder:
     # -------------------------------------------------------------------------------------------- passes
     def _prefill(self, indices: list[int], conversations: list) -> _Rows:
         """Run the newcomers' prompts (one left-padded batch) and choose each one's first token."""
-        import torch
-
         inputs = self.prepare(conversations)
         mask = inputs["attention_mask"]
         positions = self._prompt_positions(inputs)
         with self.exclusive():
             output = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        cache = output.cache if getattr(output, "cache", None) is not None else output.past_key_values
         seen = [None] * len(indices)
         if self.penalty != 1.0:
             seen = [ids[row_mask.bool()] for ids, row_mask in zip(inputs["input_ids"], mask)]
         rows = _Rows(indices=list(indices), generated=[[] for _ in indices], seen=seen, cache=cache,
-                     mask=mask.clone(), positions=positions[..., -1:].clone(), layers=list(cache.layers))
+                     mask=mask.clone(), positions=positions[..., -1:].clone())
         self._choose(rows, output.logits[:, -1, :])
         return rows
 
